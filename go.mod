@@ -1,0 +1,3 @@
+module github.com/sitetwin/sitetwin
+
+go 1.26

@@ -1,0 +1,894 @@
+package twin
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ErrRejected is wrapped by Apply's error when an event is well formed but
+// contradicts the twin (a rectification of an unknown hazard, a reading of a
+// crane's load on a foundation pit). The twin is unchanged; runtimes send
+// the event to the dead-letter topic with the error text as the reason.
+var ErrRejected = errors.New("event rejected")
+
+// changeOrderKey is the Seen key of a change order id ('#' cannot occur in
+// an event id, so it cannot collide with one).
+func changeOrderKey(id string) string { return "#change_order:" + id }
+
+func reject(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrRejected, fmt.Sprintf(format, args...))
+}
+
+// Alert changes.
+const (
+	ChangeRaised    = "raised"    // ok -> warn or stop
+	ChangeEscalated = "escalated" // warn -> stop
+	ChangeEased     = "eased"     // stop -> warn
+	ChangeCleared   = "cleared"   // warn or stop -> ok
+)
+
+// Alert is the record of an alarm changing level; runtimes publish every one.
+type Alert struct {
+	ID          string    `json:"id"` // project#seq: unique and stable for the same event stream
+	Project     string    `json:"project"`
+	District    string    `json:"district,omitempty"`
+	Site        string    `json:"site,omitempty"`
+	Equipment   string    `json:"equipment,omitempty"`
+	Rule        string    `json:"rule"`
+	Key         string    `json:"key"`
+	Change      string    `json:"change"`
+	Level       Level     `json:"level"` // the level after the change
+	From        Level     `json:"from"`  // the level before
+	Reason      string    `json:"reason"`
+	Action      string    `json:"action,omitempty"`
+	Value       float64   `json:"value"`
+	Threshold   float64   `json:"threshold"`
+	Unit        string    `json:"unit,omitempty"`
+	Time        time.Time `json:"time"`  // event time of the event that caused it
+	Event       string    `json:"event"` // id of that event
+	Responsible string    `json:"responsible,omitempty"`
+	Drill       string    `json:"drill,omitempty"`
+}
+
+// Outbound is a request to an outside service that the twin decided on (a
+// rectification notice to the contractor). Key is an idempotency key: the
+// same decision always has the same key.
+type Outbound struct {
+	Key     string            `json:"key"`
+	Kind    string            `json:"kind"`
+	Project string            `json:"project"`
+	To      string            `json:"to"`
+	Time    time.Time         `json:"time"`
+	Event   string            `json:"event"`
+	Fields  map[string]string `json:"fields"`
+}
+
+// Effects is what applying one event produced, besides the new state.
+type Effects struct {
+	Duplicate bool          // the event was applied before; nothing changed
+	Late      bool          // a reading older than the allowed lateness: kept, no alarm evaluated
+	Expired   bool          // a reading older than the dedup horizon: counted, not kept
+	Alerts    []Alert       // alarms that changed level, in order
+	Outbound  []Outbound    // requests to outside services
+	Audit     []AuditRecord // records appended to the audit chain
+}
+
+// recentTypes are de-duplicated within the dedup horizon only (see Seen).
+var recentTypes = map[string]bool{TypeSensorReading: true, TypeProgressReported: true}
+
+type applier struct {
+	p   *ProjectTwin
+	e   *Event
+	r   *Rules
+	eff *Effects
+}
+
+// Apply applies one event to a project twin and returns its effects. It is
+// deterministic and does no I/O: the same events in the same order give the
+// same twin and the same effects, whatever calls it. Applying an event id a
+// second time changes nothing (Effects.Duplicate). An error wraps
+// ErrRejected and leaves the twin unchanged.
+func Apply(p *ProjectTwin, e *Event, r *Rules) (Effects, error) {
+	var eff Effects
+	if e.Project != p.ID && e.Project != CityWide {
+		return eff, reject("event for project %q applied to twin %q", e.Project, p.ID)
+	}
+	recent := recentTypes[e.Type]
+	if p.Seen.has(e.ID, recent) {
+		p.Duplicates++
+		eff.Duplicate = true
+		return eff, nil
+	}
+	a := &applier{p: p, e: e, r: r, eff: &eff}
+	if err := a.check(); err != nil {
+		return Effects{}, err
+	}
+	e = &Event{ID: e.ID, Type: e.Type, Source: e.Source, Time: e.Time.UTC(), Project: e.Project, Site: e.Site, Drill: e.Drill, Data: e.Data}
+	a.e = e
+	p.Seen.add(e.ID, recent, e.Time.UnixMilli())
+	p.Applied++
+	if e.Time.After(p.Clock) {
+		p.Clock = e.Time
+	}
+	a.apply()
+	p.Seen.forget(p.Clock.Add(-r.DedupHorizon.D()).UnixMilli())
+	// Project rules depend on the clock (pay cycles, deadlines, SPI(t)), but
+	// not to the second: a sensor reading re-evaluates them only once the
+	// clock has moved a minute past the last evaluation. Every other event
+	// evaluates them at once.
+	if e.Type != TypeSensorReading || p.Clock.Sub(p.Evaluated) >= time.Minute {
+		p.Evaluated = p.Clock
+		a.evaluateProject()
+	}
+	p.updateHealth()
+	return eff, nil
+}
+
+// check rejects events that contradict the twin, before anything changes.
+func (a *applier) check() error {
+	p := a.p
+	switch d := a.e.Data.(type) {
+	case *EquipmentInstalled:
+		if s, ok := p.Sites[a.e.Site]; ok {
+			if eq, ok := s.Equipment[d.Equipment]; ok && eq.Kind != d.Kind {
+				return reject("equipment %s is already known as a %s, not a %s", d.Equipment, eq.Kind, d.Kind)
+			}
+		}
+	case *SensorReading:
+		need := sensorKinds[d.Kind].equipment
+		if d.Equipment != "" && need != "" {
+			if s, ok := p.Sites[a.e.Site]; ok {
+				if eq, ok := s.Equipment[d.Equipment]; ok && eq.Kind != need {
+					return reject("%s reading for %s, which is a %s, not a %s", d.Kind, d.Equipment, eq.Kind, need)
+				}
+			}
+		}
+	case *ChangeOrderApproved:
+		if p.Seen.has(changeOrderKey(d.ChangeOrder), false) {
+			return reject("change order %s was already approved by another event", d.ChangeOrder)
+		}
+	case *HazardFound:
+		if _, ok := p.Hazards[d.Hazard]; ok {
+			return reject("hazard %s is already recorded", d.Hazard)
+		}
+	case *HazardRectified:
+		h, ok := p.Hazards[d.Hazard]
+		switch {
+		case !ok:
+			return reject("hazard %s is not recorded on project %s", d.Hazard, p.ID)
+		case h.Status != StatusOpen:
+			return reject("hazard %s is %s, not open", d.Hazard, h.Status)
+		}
+	case *AcceptancePassed:
+		if d.Hazard != "" {
+			h, ok := p.Hazards[d.Hazard]
+			switch {
+			case !ok:
+				return reject("hazard %s is not recorded on project %s", d.Hazard, p.ID)
+			case h.Status == StatusClosed:
+				return reject("hazard %s is already closed", d.Hazard)
+			}
+		}
+	case *InspectionCompleted:
+		if d.Hazard != "" {
+			h, ok := p.Hazards[d.Hazard]
+			switch {
+			case !ok:
+				return reject("hazard %s is not recorded on project %s", d.Hazard, p.ID)
+			case h.Status == StatusClosed:
+				return reject("hazard %s is already closed", d.Hazard)
+			}
+		}
+	}
+	return nil
+}
+
+func (a *applier) apply() {
+	p, e := a.p, a.e
+	loc := a.r.loc
+	switch d := e.Data.(type) {
+	case *ProjectRegistered:
+		first := p.Info.Registered
+		if first.IsZero() {
+			first = e.Time
+		}
+		p.Registered = true
+		p.Info = ProjectInfo{
+			Name: d.Name, District: d.District, Kind: d.Kind, Owner: d.Owner,
+			Contractor: d.Contractor, Supervisor: d.Supervisor,
+			BudgetCNY:     d.BudgetCNY + p.Funds.ChangeOrdersCNY,
+			PlannedStart:  d.PlannedStart.Start(loc).UTC(),
+			PlannedFinish: d.PlannedFinish.End(loc).UTC(),
+			Address:       d.Address, PermitNumber: d.PermitNumber, Registered: first,
+		}
+		deadline := d.Deadline
+		if deadline.IsZero() {
+			deadline = d.PlannedFinish
+		}
+		p.Info.Deadline = deadline.End(loc).UTC().Add(time.Duration(p.Funds.ChangeOrderDays * float64(day)))
+		p.replan()
+	case *SiteAdded:
+		s := p.site(e.Site)
+		s.Registered, s.Name, s.Lat, s.Lon, s.Terrain = true, d.Name, d.Lat, d.Lon, d.Terrain
+		a.typhoonApproach()
+	case *EquipmentInstalled:
+		s := p.site(e.Site)
+		s.Equipment[d.Equipment] = &Equipment{
+			ID: d.Equipment, Kind: d.Kind, HeightM: d.HeightM, JibLengthM: d.JibLengthM,
+			InServiceLimitMS: d.InServiceLimitMS, OutOfServiceLimitMS: d.OutOfServiceLimitMS,
+			DepthM: d.DepthM, AlarmCumulativeMM: d.AlarmCumulativeMM, AlarmRateMMPerDay: d.AlarmRateMMPerDay,
+			Installed: e.Time, Registered: true,
+		}
+		a.evaluateSite(s, "")
+	case *PlanBaselined:
+		a.baseline(d)
+	case *SensorReading:
+		a.reading(d)
+	case *ProgressReported:
+		m := p.milestone(d.Milestone)
+		if e.Time.Before(m.ProgressAt) {
+			return // an older report than the one we have: it does not move progress back
+		}
+		m.ProgressAt = e.Time
+		if m.Completed.IsZero() {
+			m.Percent = d.PercentComplete
+		}
+	case *MilestoneCompleted:
+		m := p.milestone(d.Milestone)
+		if m.Completed.IsZero() {
+			m.Completed = e.Time
+		}
+		m.Percent = 100
+	case *Payment:
+		a.payment(d)
+	case *ChangeOrderApproved:
+		p.Seen.add(changeOrderKey(d.ChangeOrder), false, 0)
+		p.Funds.ChangeOrdersCNY += d.AmountCNY
+		p.Funds.ChangeOrderDays += d.Days
+		p.Info.BudgetCNY += d.AmountCNY
+		if !p.Info.Deadline.IsZero() {
+			p.Info.Deadline = p.Info.Deadline.Add(time.Duration(d.Days * float64(day)))
+		}
+		a.eff.Audit = append(a.eff.Audit, p.audit(e, AuditChangeOrder, d.ChangeOrder, d.AmountCNY))
+	case *HazardFound:
+		h := &Hazard{
+			ID: d.Hazard, Severity: d.Severity, Category: d.Category, Milestone: d.Milestone,
+			Description: d.Description, Site: e.Site, Status: StatusOpen, Found: e.Time,
+			Deadline: d.Deadline.End(loc).UTC(),
+		}
+		p.Hazards[h.ID] = h
+		a.credit(-a.r.Credit.HazardFound[d.Severity], fmt.Sprintf("%s hazard %s found", d.Severity, d.Hazard))
+		a.notice(h)
+	case *HazardRectified:
+		h := p.Hazards[d.Hazard]
+		h.Status, h.Rectified = StatusRectified, e.Time
+	case *AcceptancePassed:
+		if d.Hazard != "" {
+			a.closeHazard(p.Hazards[d.Hazard])
+			return
+		}
+		m := p.milestone(d.Milestone)
+		if m.Completed.IsZero() {
+			m.Completed, m.Percent = e.Time, 100
+		}
+		if m.Accepted.IsZero() {
+			m.Accepted = e.Time
+			a.credit(a.r.Credit.Acceptance, "milestone "+m.ID+" accepted")
+		}
+		a.eff.Audit = append(a.eff.Audit, p.audit(e, AuditAcceptance, m.ID, 0))
+	case *InspectionCompleted:
+		if d.Hazard == "" {
+			return
+		}
+		h := p.Hazards[d.Hazard]
+		if d.Result == "pass" {
+			a.closeHazard(h)
+			return
+		}
+		h.Status, h.Rectified = StatusOpen, time.Time{}
+		h.Reopened++
+		h.Overdue = false
+		if !d.Deadline.IsZero() {
+			h.Deadline = d.Deadline.End(loc).UTC()
+		}
+		a.notice(h)
+	case *TyphoonAdvisory:
+		w := &p.Weather
+		last := d.Track[len(d.Track)-1].Time.Start(time.UTC)
+		w.Typhoon, w.Advisory = d.Name, d
+		w.TyphoonUntil = last.Add(a.r.Weather.AdvisoryLifetime.D())
+		a.typhoonApproach()
+	case *RainfallWarning:
+		if d.District != "" && p.Info.District != "" && d.District != p.Info.District {
+			return
+		}
+		w := &p.Weather
+		if d.Level == RainCancelled {
+			w.Rainstorm, w.RainstormUntil = "", time.Time{}
+			return
+		}
+		w.Rainstorm = d.Level
+		w.RainstormUntil = time.Time{}
+		if !d.ValidUntil.IsZero() {
+			w.RainstormUntil = d.ValidUntil.End(loc).UTC()
+		}
+	}
+}
+
+func (a *applier) baseline(d *PlanBaselined) {
+	p := a.p
+	inPlan := make(map[string]bool, len(d.Milestones))
+	ordered := make([]*Milestone, 0, len(d.Milestones)+len(p.Milestones))
+	for _, mp := range d.Milestones {
+		inPlan[mp.ID] = true
+		m := p.milestone(mp.ID)
+		m.Name, m.OptimisticDays, m.LikelyDays, m.PessimisticDays = mp.Name, mp.OptimisticDays, mp.LikelyDays, mp.PessimisticDays
+		m.DependsOn = slices.Clone(mp.DependsOn)
+		m.BudgetShare = mp.BudgetShare
+		m.Baselined = true
+		ordered = append(ordered, m)
+	}
+	for _, m := range p.Milestones {
+		if !inPlan[m.ID] {
+			m.Baselined = false
+			m.PlannedStart, m.PlannedFinish = time.Time{}, time.Time{}
+			ordered = append(ordered, m)
+		}
+	}
+	p.Milestones = ordered
+	p.replan()
+}
+
+func (a *applier) payment(d *Payment) {
+	p, e := a.p, a.e
+	f := &p.Funds
+	f.Payments++
+	f.LastPaymentEvent = e.ID
+	switch e.Type {
+	case TypeFundsDisbursed:
+		f.DisbursedCNY += d.AmountCNY
+		if d.Milestone != "" {
+			p.milestone(d.Milestone).DisbursedCNY += d.AmountCNY
+		}
+		a.eff.Audit = append(a.eff.Audit, p.audit(e, AuditDisbursement, d.Milestone, d.AmountCNY))
+	case TypeWagesPaid:
+		f.WagesPaidCNY += d.AmountCNY
+		f.WageBalanceCNY = f.WageDepositedCNY - f.WagesPaidCNY
+		if e.Time.After(f.LastWagesPaid) {
+			f.LastWagesPaid = e.Time
+		}
+		a.eff.Audit = append(a.eff.Audit, p.audit(e, AuditWagesPaid, d.Period, d.AmountCNY))
+	case TypeWageAccountDeposited:
+		f.WageDepositedCNY += d.AmountCNY
+		f.WageBalanceCNY = f.WageDepositedCNY - f.WagesPaidCNY
+		a.eff.Audit = append(a.eff.Audit, p.audit(e, AuditWageDeposit, d.Account, d.AmountCNY))
+	}
+}
+
+func (a *applier) closeHazard(h *Hazard) {
+	if h.Rectified.IsZero() {
+		h.Rectified = a.e.Time
+	}
+	h.Status, h.Closed = StatusClosed, a.e.Time
+	a.eff.Audit = append(a.eff.Audit, a.p.audit(a.e, AuditHazardClosure, h.ID, 0))
+}
+
+func (a *applier) notice(h *Hazard) {
+	h.Notice = fmt.Sprintf("%s/%s/notice-%d", a.p.ID, h.ID, h.Reopened+1)
+	a.eff.Outbound = append(a.eff.Outbound, Outbound{
+		Key: h.Notice, Kind: "rectification_notice", Project: a.p.ID, To: a.p.Info.Contractor,
+		Time: a.e.Time, Event: a.e.ID,
+		Fields: map[string]string{
+			"hazard": h.ID, "severity": h.Severity, "category": h.Category, "site": h.Site,
+			"deadline": h.Deadline.Format(time.RFC3339), "supervisor": a.p.Info.Supervisor,
+		},
+	})
+}
+
+func (a *applier) credit(delta float64, reason string) {
+	if delta == 0 {
+		return
+	}
+	c := &a.p.Credit
+	before := c.Score
+	c.Score = round6(math.Max(0, math.Min(a.r.Credit.Initial, c.Score+delta)))
+	if c.Score == before {
+		return
+	}
+	c.Changes = append(c.Changes, CreditChange{Time: a.e.Time, Delta: round6(c.Score - before), Reason: reason})
+	if n := len(c.Changes); n > maxCreditChanges {
+		c.Changes = append(c.Changes[:0], c.Changes[n-maxCreditChanges:]...)
+	}
+}
+
+// reading applies a sensor reading to its site.
+func (a *applier) reading(d *SensorReading) {
+	p, e, r := a.p, a.e, a.r
+	s := p.site(e.Site)
+	if need := sensorKinds[d.Kind].equipment; need != "" {
+		if _, ok := s.Equipment[d.Equipment]; !ok {
+			s.Equipment[d.Equipment] = &Equipment{ID: d.Equipment, Kind: need}
+		}
+	}
+	if !s.Clock.IsZero() && e.Time.Before(s.Clock.Add(-r.DedupHorizon.D())) {
+		s.Expired++
+		a.eff.Expired = true
+		return
+	}
+	key := seriesKey(d.Kind, d.Equipment)
+	ser, ok := s.Series[key]
+	if !ok {
+		ser = newSeries(d.Kind, d.Equipment, r.SeriesFor(d.Kind))
+		s.Series[key] = ser
+	}
+	s.Readings++
+	if !ser.add(e.Time, d.Value, e.ID) {
+		s.Expired++
+		a.eff.Expired = true
+		return
+	}
+	late := !s.Clock.IsZero() && e.Time.Before(s.Clock.Add(-r.AllowedLateness.D()))
+	if e.Time.After(s.Clock) {
+		s.Clock = e.Time
+	}
+	if late {
+		s.Late++
+		a.eff.Late = true
+		return
+	}
+	a.evaluateSite(s, d.Kind)
+}
+
+// evaluateSite evaluates the sensor rules of one kind at the site (all kinds
+// when kind is "") at the site's clock, and refreshes its health.
+func (a *applier) evaluateSite(s *SiteTwin, kind string) {
+	var rules []*SensorRule
+	if kind == "" {
+		for i := range a.r.Sensor {
+			rules = append(rules, &a.r.Sensor[i])
+		}
+	} else {
+		rules = a.r.RulesFor(kind)
+	}
+	for _, rule := range rules {
+		switch rule.Scope {
+		case ScopeCraneJib:
+			a.evaluateCranes(s, rule)
+		default:
+			for _, k := range rule.Kinds {
+				if kind != "" && k != kind {
+					continue
+				}
+				for _, key := range sortedKeys(s.Series) {
+					if ser := s.Series[key]; ser.Kind == k {
+						a.evaluateSeries(s, rule, ser)
+					}
+				}
+			}
+		}
+	}
+	s.updateHealth()
+}
+
+func (a *applier) evaluateSeries(s *SiteTwin, rule *SensorRule, ser *Series) {
+	at := s.Clock
+	x, ok := ser.Aggregate(rule.Aggregate, at, rule.Window.D(), rule.MinSpan.D())
+	if !ok {
+		return
+	}
+	key := rule.ID
+	if ser.Equipment != "" {
+		key += "@" + ser.Equipment
+	}
+	var band Band
+	var levelName [3]string
+	switch {
+	case rule.Band != nil:
+		band = *rule.Band
+		levelName = [3]string{"", "warning", "stop-work"}
+	case rule.Relative != nil:
+		base := s.Equipment[ser.Equipment].base(rule.Relative.Base)
+		if base <= 0 {
+			base = rule.Relative.Default
+		}
+		band = rule.Relative.band(base)
+		levelName = [3]string{"", "warning", "alarm"}
+	default:
+		period := a.period(rule, at)
+		if period == nil {
+			a.setAlarm(s.Alarms, s.ID, key, rule, ser.Equipment, LevelOK, x, math.NaN(), ser.Unit, "")
+			return
+		}
+		band = period.Band
+		levelName = [3]string{"", period.Name, period.Name}
+	}
+	cur := LevelOK
+	if al, ok := s.Alarms[key]; ok {
+		cur = al.Level
+	}
+	lvl, th := band.Next(cur, x)
+	subject := ""
+	if ser.Equipment != "" {
+		subject = equipmentNoun(s.Equipment[ser.Equipment]) + ser.Equipment + " "
+	}
+	unit := ser.Unit
+	if rule.Aggregate == AggRatePerDay {
+		unit += "/d"
+	}
+	op := ">"
+	if band.Below {
+		op = "<"
+	}
+	reason := fmt.Sprintf("%s%s %s %s %s %s %s", subject, rule.Label, num(x), unit, op, num(th), levelName[lvl])
+	a.setAlarm(s.Alarms, s.ID, key, rule, ser.Equipment, lvl, x, th, unit, reason)
+}
+
+// period returns the period of a rule that contains the local time of t.
+func (a *applier) period(rule *SensorRule, t time.Time) *Period {
+	lt := t.In(a.r.loc)
+	min := lt.Hour()*60 + lt.Minute()
+	for i := range rule.Periods {
+		if rule.Periods[i].contains(min) {
+			return &rule.Periods[i]
+		}
+	}
+	return nil
+}
+
+// evaluateCranes evaluates a wind-at-jib rule for every tower crane of the
+// site: the larger of the crane's own anemometer and the site's 10 m wind
+// brought to jib height by v(z) = v10 (z/10)^alpha (GB 50009 power law).
+func (a *applier) evaluateCranes(s *SiteTwin, rule *SensorRule) {
+	at := s.Clock
+	alpha := a.r.TerrainAlpha[s.Terrain]
+	if alpha == 0 {
+		alpha = a.r.TerrainAlpha["C"]
+	}
+	for _, id := range sortedKeys(s.Equipment) {
+		eq := s.Equipment[id]
+		if eq.Kind != KindTowerCrane {
+			continue
+		}
+		x, have := math.Inf(-1), false
+		for _, k := range rule.Kinds {
+			if ser, ok := s.Series[seriesKey(k, id)]; ok {
+				if v, ok := ser.Aggregate(rule.Aggregate, at, rule.Window.D(), rule.MinSpan.D()); ok {
+					x, have = math.Max(x, v), true
+				}
+			}
+			if ser, ok := s.Series[k]; ok && eq.HeightM > 0 {
+				if v, ok := ser.Aggregate(rule.Aggregate, at, rule.Window.D(), rule.MinSpan.D()); ok {
+					x, have = math.Max(x, v*math.Pow(eq.HeightM/10, alpha)), true
+				}
+			}
+		}
+		if !have {
+			continue
+		}
+		base := eq.base(rule.Relative.Base)
+		if base <= 0 {
+			base = rule.Relative.Default
+		}
+		band := rule.Relative.band(base)
+		key := rule.ID + "@" + id
+		cur := LevelOK
+		if al, ok := s.Alarms[key]; ok {
+			cur = al.Level
+		}
+		lvl, th := band.Next(cur, x)
+		names := [3]string{"", "warning", "in-service limit"}
+		reason := fmt.Sprintf("crane %s %s %s m/s > %s %s", id, rule.Label, num(x), num(th), names[lvl])
+		a.setAlarm(s.Alarms, s.ID, key, rule, id, lvl, x, th, "m/s", reason)
+	}
+}
+
+func equipmentNoun(eq *Equipment) string {
+	if eq == nil {
+		return ""
+	}
+	switch eq.Kind {
+	case KindTowerCrane:
+		return "crane "
+	case KindFoundationPit:
+		return "pit "
+	}
+	return ""
+}
+
+// setAlarm moves an alarm to a level and records an alert when the level
+// changes. A rule of nil is a project rule named by key.
+func (a *applier) setAlarm(alarms map[string]*Alarm, site, key string, rule *SensorRule, equipment string, lvl Level, x, th float64, unit, reason string) {
+	ruleID, action := key, ""
+	if rule != nil {
+		ruleID, action = rule.ID, rule.Action
+	}
+	if i := strings.IndexByte(ruleID, '@'); i >= 0 {
+		ruleID = ruleID[:i]
+	}
+	al, had := alarms[key]
+	from := LevelOK
+	if had {
+		from = al.Level
+	}
+	x, th = round6(x), round6(nanZero(th))
+	if lvl == LevelOK {
+		if !had {
+			return
+		}
+		delete(alarms, key)
+		a.alert(al, site, ChangeCleared, from, LevelOK, x, "cleared: "+al.Reason)
+		return
+	}
+	if !had {
+		al = &Alarm{Key: key, Rule: ruleID, Site: site, Equipment: equipment, Since: a.e.Time, Action: action, Responsible: a.responsible(ruleID)}
+		alarms[key] = al
+	}
+	al.Value, al.Threshold, al.Unit, al.Reason = x, th, unit, reason
+	if from == lvl {
+		return
+	}
+	al.Level, al.Since = lvl, a.e.Time
+	change := ChangeRaised
+	switch {
+	case from == LevelWarn && lvl == LevelStop:
+		change = ChangeEscalated
+	case from == LevelStop && lvl == LevelWarn:
+		change = ChangeEased
+	}
+	a.alert(al, site, change, from, lvl, x, reason)
+}
+
+func (a *applier) alert(al *Alarm, site, change string, from, to Level, x float64, reason string) {
+	p := a.p
+	p.AlertSeq++
+	a.eff.Alerts = append(a.eff.Alerts, Alert{
+		ID: fmt.Sprintf("%s#%d", p.ID, p.AlertSeq), Project: p.ID, District: p.Info.District,
+		Site: site, Equipment: al.Equipment, Rule: al.Rule, Key: al.Key, Change: change,
+		Level: to, From: from, Reason: reason, Action: al.Action, Value: x, Threshold: al.Threshold,
+		Unit: al.Unit, Time: a.e.Time, Event: a.e.ID, Responsible: al.Responsible, Drill: a.e.Drill,
+	})
+}
+
+// responsible names the unit that must act on an alarm of a rule.
+func (a *applier) responsible(rule string) string {
+	if rule == "funds" {
+		return a.p.Info.Owner
+	}
+	return a.p.Info.Contractor
+}
+
+// evaluateProject evaluates the project rules at the twin's clock.
+func (a *applier) evaluateProject() {
+	p, r := a.p, a.r
+	p.updateSchedule()
+	alarms := p.Alarms
+
+	// schedule
+	s := p.Schedule
+	if s.Known && s.ATDays >= r.Schedule.MinElapsedDays {
+		cur := alarmLevel(alarms, "schedule")
+		lvl, th := r.Schedule.Band.Next(cur, s.SPIt)
+		reason := fmt.Sprintf("SPI(t) %.2f < %.2f (%s days behind plan)", s.SPIt, nanZero(th), num(-s.SVtDays))
+		a.setAlarm(alarms, "", "schedule", nil, "", lvl, s.SPIt, th, "", reason)
+	}
+
+	// funds: earned value against disbursement
+	f := &p.Funds
+	f.EarnedCNY = round6(p.Info.BudgetCNY * s.EV)
+	if f.DisbursedCNY > f.EarnedCNY*(1+r.Funds.OverTolerance) && r.Funds.Level > LevelOK {
+		a.setAlarm(alarms, "", "funds", nil, "", r.Funds.Level, f.DisbursedCNY, f.EarnedCNY,
+			"CNY", fmt.Sprintf("disbursed %s exceeds earned value %s", cny(f.DisbursedCNY), cny(f.EarnedCNY)))
+	} else {
+		a.setAlarm(alarms, "", "funds", nil, "", LevelOK, f.DisbursedCNY, f.EarnedCNY, "CNY", "")
+	}
+
+	// wages: days past the pay cycle
+	a.evaluateWages()
+
+	// hazards
+	for _, id := range sortedKeys(p.Hazards) {
+		a.evaluateHazard(p.Hazards[id])
+	}
+
+	// credit
+	cur := alarmLevel(alarms, "credit")
+	lvl, th := r.Credit.Band.Next(cur, p.Credit.Score)
+	a.setAlarm(alarms, "", "credit", nil, "", lvl, p.Credit.Score, th, "",
+		fmt.Sprintf("contractor credit %s < %s", num(p.Credit.Score), num(nanZero(th))))
+
+	a.evaluateWeather()
+}
+
+func (a *applier) evaluateWages() {
+	p, r := a.p, a.r
+	f := &p.Funds
+	last := f.LastWagesPaid
+	if last.IsZero() {
+		last = p.Info.PlannedStart
+	}
+	f.ArrearsDays = 0
+	if last.IsZero() || !p.Clock.After(last) || p.Schedule.EV >= 1 {
+		a.setAlarm(p.Alarms, "", "wages", nil, "", LevelOK, 0, 0, "d", "")
+		f.ArrearsEpisode = false
+		return
+	}
+	overdue := math.Floor(p.Clock.Sub(last).Hours()/24) - r.Wages.MaxCycleDays
+	if overdue > 0 {
+		f.ArrearsDays = overdue
+		if !f.ArrearsEpisode {
+			f.ArrearsEpisode = true
+			a.credit(-r.Credit.WageArrears, "wage arrears")
+		}
+	} else {
+		f.ArrearsEpisode = false
+	}
+	cur := alarmLevel(p.Alarms, "wages")
+	lvl, th := r.Wages.Band.Next(cur, overdue)
+	a.setAlarm(p.Alarms, "", "wages", nil, "", lvl, math.Max(overdue, 0), th, "d",
+		fmt.Sprintf("wage arrears %s days (last paid %s)", num(math.Max(overdue, 0)), last.In(r.loc).Format(time.DateOnly)))
+}
+
+func (a *applier) evaluateHazard(h *Hazard) {
+	p, r := a.p, a.r
+	key := "hazard@" + h.ID
+	if h.Status != StatusOpen {
+		a.setAlarm(p.Alarms, h.Site, key, nil, "", LevelOK, 0, 0, "d", "")
+		return
+	}
+	lvl := r.Rectification.Open[h.Severity]
+	var overdueDays float64
+	reason := fmt.Sprintf("%s hazard %s (%s) open, due %s", h.Severity, h.ID, h.Category, h.Deadline.In(r.loc).Format("2006-01-02 15:04"))
+	if p.Clock.After(h.Deadline) {
+		overdueDays = math.Floor(p.Clock.Sub(h.Deadline).Hours() / 24)
+		lvl = max(lvl, r.Rectification.Overdue[h.Severity])
+		if overdueDays > r.Rectification.EscalateAfterDays {
+			lvl = LevelStop
+		}
+		reason = fmt.Sprintf("%s hazard %s (%s) overdue by %s days", h.Severity, h.ID, h.Category, num(overdueDays))
+		if !h.Overdue {
+			h.Overdue = true
+			a.credit(-r.Credit.Overdue, "hazard "+h.ID+" overdue")
+		}
+	}
+	a.setAlarm(p.Alarms, h.Site, key, nil, "", lvl, overdueDays, 0, "d", reason)
+}
+
+func (a *applier) evaluateWeather() {
+	p, r := a.p, a.r
+	w := &p.Weather
+	if w.Rainstorm != "" && !w.RainstormUntil.IsZero() && !p.Clock.Before(w.RainstormUntil) {
+		w.Rainstorm, w.RainstormUntil = "", time.Time{}
+	}
+	lvl := LevelOK
+	if w.Rainstorm != "" {
+		lvl = r.Weather.Rainstorm[w.Rainstorm]
+	}
+	a.setAlarm(p.Alarms, "", "rainstorm", nil, "", lvl, 0, 0, "", fmt.Sprintf("%s rainstorm signal in effect", w.Rainstorm))
+
+	if w.Typhoon != "" && !p.Clock.Before(w.TyphoonUntil) {
+		*w = Weather{Rainstorm: w.Rainstorm, RainstormUntil: w.RainstormUntil}
+	}
+	lvl = LevelOK
+	reason := ""
+	if w.Advisory != nil && w.TyphoonSite != "" && w.TyphoonMinKm <= r.Weather.TyphoonWatchKm {
+		lvl = r.Weather.TyphoonLevel
+		reason = fmt.Sprintf("typhoon %s passes %s km from %s at %s", w.Typhoon, num(w.TyphoonMinKm), w.TyphoonSite, w.TyphoonAt.In(r.loc).Format("2006-01-02 15:04"))
+	}
+	a.setAlarm(p.Alarms, "", "typhoon", nil, "", lvl, w.TyphoonMinKm, r.Weather.TyphoonWatchKm, "km", reason)
+}
+
+// typhoonApproach finds the registered site the active advisory's track
+// passes closest to, and when. It runs when the advisory or the sites change.
+func (a *applier) typhoonApproach() {
+	p := a.p
+	w := &p.Weather
+	w.TyphoonMinKm, w.TyphoonAt, w.TyphoonSite = 0, time.Time{}, ""
+	if w.Advisory == nil {
+		return
+	}
+	best := math.Inf(1)
+	for _, id := range sortedKeys(p.Sites) {
+		s := p.Sites[id]
+		if !s.Registered {
+			continue
+		}
+		if km, at := closestApproach(s.Lat, s.Lon, w.Advisory.Track); km < best {
+			best, w.TyphoonAt, w.TyphoonSite = km, at, id
+		}
+	}
+	if w.TyphoonSite != "" {
+		w.TyphoonMinKm = round6(best)
+	}
+}
+
+func alarmLevel(m map[string]*Alarm, key string) Level {
+	if al, ok := m[key]; ok {
+		return al.Level
+	}
+	return LevelOK
+}
+
+// updateHealth sets a site's health and reasons from its alarms.
+func (s *SiteTwin) updateHealth() {
+	lvl, rs := summarize(s.Alarms, "")
+	s.Health, s.Reasons = HealthOf(lvl), texts(rs)
+}
+
+// updateHealth sets the project's health and reasons from its own alarms and
+// its sites', worst first.
+func (p *ProjectTwin) updateHealth() {
+	lvl, rs := summarize(p.Alarms, "")
+	for _, id := range sortedKeys(p.Sites) {
+		sl, sr := summarize(p.Sites[id].Alarms, id+": ")
+		lvl = max(lvl, sl)
+		rs = append(rs, sr...)
+	}
+	slices.SortStableFunc(rs, func(x, y levelReason) int { return int(y.level) - int(x.level) })
+	p.Health, p.Reasons = HealthOf(lvl), texts(rs)
+}
+
+type levelReason struct {
+	level Level
+	text  string
+}
+
+// summarize returns the worst level of the alarms and their reasons, worst
+// first, then by key.
+func summarize(alarms map[string]*Alarm, prefix string) (Level, []levelReason) {
+	lvl := LevelOK
+	rs := make([]levelReason, 0, len(alarms))
+	for _, k := range sortedKeys(alarms) {
+		al := alarms[k]
+		lvl = max(lvl, al.Level)
+		rs = append(rs, levelReason{al.Level, prefix + al.Reason})
+	}
+	slices.SortStableFunc(rs, func(x, y levelReason) int { return int(y.level) - int(x.level) })
+	return lvl, rs
+}
+
+func texts(rs []levelReason) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.text
+	}
+	return out
+}
+
+func nanZero(x float64) float64 {
+	if math.IsNaN(x) {
+		return 0
+	}
+	return x
+}
+
+// num formats a measured value for a reason: one decimal below 100, none
+// above.
+func num(x float64) string {
+	if math.Abs(x) >= 100 {
+		return fmt.Sprintf("%.0f", x)
+	}
+	return fmt.Sprintf("%.1f", x)
+}
+
+func cny(x float64) string {
+	switch {
+	case math.Abs(x) >= 1e8:
+		return fmt.Sprintf("¥%.2f亿", x/1e8)
+	case math.Abs(x) >= 1e4:
+		return fmt.Sprintf("¥%.1f万", x/1e4)
+	}
+	return fmt.Sprintf("¥%.0f", x)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,150 @@
+package twin
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+const day = 24 * time.Hour
+
+// replan lays the baseline out in time: a forward pass over the dependency
+// network with the likely durations, from the project's planned start.
+func (p *ProjectTwin) replan() {
+	start := p.Info.PlannedStart
+	base := make(map[string]*Milestone, len(p.Milestones))
+	for _, m := range p.Milestones {
+		if m.Baselined {
+			base[m.ID] = m
+		}
+	}
+	finish := make(map[string]time.Time, len(base))
+	var visit func(m *Milestone) time.Time
+	visit = func(m *Milestone) time.Time {
+		if f, ok := finish[m.ID]; ok {
+			return f
+		}
+		es := start
+		for _, dep := range m.DependsOn {
+			if d, ok := base[dep]; ok {
+				if f := visit(d); f.After(es) {
+					es = f
+				}
+			}
+		}
+		m.PlannedStart = es
+		m.PlannedFinish = es.Add(time.Duration(m.LikelyDays * float64(day)))
+		finish[m.ID] = m.PlannedFinish
+		return m.PlannedFinish
+	}
+	var end time.Time
+	for _, m := range p.Milestones {
+		if !m.Baselined {
+			continue
+		}
+		if start.IsZero() {
+			m.PlannedStart, m.PlannedFinish = time.Time{}, time.Time{}
+			continue
+		}
+		if f := visit(m); f.After(end) {
+			end = f
+		}
+	}
+	p.Schedule.PlannedStart, p.Schedule.PlannedFinish = start, end
+}
+
+// plannedFraction is PV(t): the budget-weighted fraction of the baseline
+// planned to be complete at t, each milestone progressing linearly over its
+// planned dates.
+func (p *ProjectTwin) plannedFraction(t time.Time) float64 {
+	var pv float64
+	for _, m := range p.Milestones {
+		if !m.Baselined || m.PlannedStart.IsZero() {
+			continue
+		}
+		pv += m.BudgetShare * linearProgress(m.PlannedStart, m.PlannedFinish, t)
+	}
+	return pv
+}
+
+func linearProgress(from, to, t time.Time) float64 {
+	switch {
+	case !t.After(from) && to.After(from):
+		return 0
+	case !t.Before(to):
+		return 1
+	}
+	return float64(t.Sub(from)) / float64(to.Sub(from))
+}
+
+// earnedFraction is EV: the budget-weighted fraction actually complete.
+func (p *ProjectTwin) earnedFraction() float64 {
+	var ev float64
+	for _, m := range p.Milestones {
+		if m.Baselined {
+			ev += m.BudgetShare * m.Percent / 100
+		}
+	}
+	return ev
+}
+
+// earnedSchedule returns ES: the time, from the planned start, at which the
+// baseline planned the value earned so far (Lipke's ES, taken on the
+// continuous planned-value curve: the whole periods C plus the fraction I of
+// the next). PV is piecewise linear between milestone dates, so the curve is
+// inverted exactly by interpolation between its breakpoints.
+func (p *ProjectTwin) earnedSchedule(ev float64) time.Duration {
+	start := p.Schedule.PlannedStart
+	pts := []time.Time{start}
+	for _, m := range p.Milestones {
+		if m.Baselined && !m.PlannedStart.IsZero() {
+			pts = append(pts, m.PlannedStart, m.PlannedFinish)
+		}
+	}
+	slices.SortFunc(pts, func(a, b time.Time) int { return a.Compare(b) })
+	pts = slices.CompactFunc(pts, func(a, b time.Time) bool { return a.Equal(b) })
+	if ev <= 0 {
+		return 0
+	}
+	prevT, prevV := start, p.plannedFraction(start)
+	for _, t := range pts[1:] {
+		v := p.plannedFraction(t)
+		if v >= ev-1e-12 {
+			if v == prevV {
+				return t.Sub(start)
+			}
+			f := (ev - prevV) / (v - prevV)
+			return prevT.Sub(start) + time.Duration(f*float64(t.Sub(prevT)))
+		}
+		prevT, prevV = t, v
+	}
+	return p.Schedule.PlannedFinish.Sub(start)
+}
+
+// updateSchedule recomputes the schedule state at the twin's clock.
+func (p *ProjectTwin) updateSchedule() {
+	s := &p.Schedule
+	s.EV = round6(p.earnedFraction())
+	s.Known = false
+	s.PV, s.SPI, s.ESDays, s.ATDays, s.SPIt, s.SVtDays = 0, 0, 0, 0, 0, 0
+	if s.PlannedStart.IsZero() || s.PlannedFinish.IsZero() || !p.Clock.After(s.PlannedStart) {
+		return
+	}
+	s.Known = true
+	s.PV = round6(p.plannedFraction(p.Clock))
+	if s.PV > 0 {
+		s.SPI = round6(s.EV / s.PV)
+	}
+	es := p.earnedSchedule(s.EV)
+	at := p.Clock.Sub(s.PlannedStart)
+	s.ESDays = round6(es.Hours() / 24)
+	s.ATDays = round6(at.Hours() / 24)
+	s.SVtDays = round6(s.ESDays - s.ATDays)
+	if at > 0 {
+		s.SPIt = round6(float64(es) / float64(at))
+	}
+}
+
+// round6 rounds to 6 decimals, so that snapshots do not carry float noise
+// that depends on summation order.
+func round6(x float64) float64 { return math.Round(x*1e6) / 1e6 }

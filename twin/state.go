@@ -1,0 +1,316 @@
+package twin
+
+import (
+	"time"
+)
+
+// Level is the severity of an alarm: ok, warn (amber) or stop (red).
+type Level int8
+
+// Levels, in increasing order.
+const (
+	LevelOK Level = iota
+	LevelWarn
+	LevelStop
+)
+
+func (l Level) String() string {
+	switch l {
+	case LevelWarn:
+		return "warn"
+	case LevelStop:
+		return "stop"
+	}
+	return "ok"
+}
+
+// Health is the red/amber/green state of a twin.
+type Health string
+
+// Health values.
+const (
+	Green Health = "green"
+	Amber Health = "amber"
+	Red   Health = "red"
+)
+
+// HealthOf maps an alarm level to a health colour.
+func HealthOf(l Level) Health {
+	switch l {
+	case LevelStop:
+		return Red
+	case LevelWarn:
+		return Amber
+	}
+	return Green
+}
+
+// ProjectInfo is what project.registered says about a project.
+type ProjectInfo struct {
+	Name          string    `json:"name,omitempty"`
+	District      string    `json:"district,omitempty"`
+	Kind          string    `json:"kind,omitempty"`
+	Owner         string    `json:"owner,omitempty"`
+	Contractor    string    `json:"contractor,omitempty"`
+	Supervisor    string    `json:"supervisor,omitempty"`
+	BudgetCNY     float64   `json:"budget_cny,omitempty"` // including approved change orders
+	PlannedStart  time.Time `json:"planned_start,omitzero"`
+	PlannedFinish time.Time `json:"planned_finish,omitzero"`
+	Deadline      time.Time `json:"deadline,omitzero"` // including approved extensions
+	Address       string    `json:"address,omitempty"`
+	PermitNumber  string    `json:"permit_number,omitempty"`
+	Registered    time.Time `json:"registered,omitzero"` // event time of the registration
+}
+
+// Milestone is one milestone of the baseline with its progress.
+type Milestone struct {
+	ID              string    `json:"id"`
+	Name            string    `json:"name,omitempty"`
+	OptimisticDays  float64   `json:"optimistic_days"`
+	LikelyDays      float64   `json:"likely_days"`
+	PessimisticDays float64   `json:"pessimistic_days"`
+	DependsOn       []string  `json:"depends_on,omitempty"`
+	BudgetShare     float64   `json:"budget_share"`
+	Baselined       bool      `json:"baselined"`               // false for a milestone seen only in progress events so far
+	PlannedStart    time.Time `json:"planned_start,omitzero"`  // forward pass over likely durations
+	PlannedFinish   time.Time `json:"planned_finish,omitzero"` // forward pass over likely durations
+	Percent         float64   `json:"percent_complete"`
+	ProgressAt      time.Time `json:"progress_at,omitzero"` // event time of the latest progress report
+	Completed       time.Time `json:"completed,omitzero"`
+	Accepted        time.Time `json:"accepted,omitzero"`
+	DisbursedCNY    float64   `json:"disbursed_cny,omitempty"`
+}
+
+// Schedule is the schedule state derived from the baseline and progress at
+// the twin's clock, by earned value and earned schedule (Lipke).
+type Schedule struct {
+	PlannedStart  time.Time `json:"planned_start,omitzero"`
+	PlannedFinish time.Time `json:"planned_finish,omitzero"` // of the baseline network
+	PV            float64   `json:"pv"`                      // planned fraction complete at the clock, 0..1
+	EV            float64   `json:"ev"`                      // earned fraction complete, 0..1
+	SPI           float64   `json:"spi,omitempty"`           // EV / PV (cost-based; tends to 1 at the end)
+	ESDays        float64   `json:"es_days"`                 // earned schedule: when the plan expected today's EV
+	ATDays        float64   `json:"at_days"`                 // actual time since the planned start
+	SPIt          float64   `json:"spi_t,omitempty"`         // ES / AT
+	SVtDays       float64   `json:"sv_t_days"`               // ES - AT
+	Known         bool      `json:"known"`                   // false until there is a baseline and time has passed
+}
+
+// Funds tracks money on the project.
+type Funds struct {
+	EarnedCNY        float64   `json:"earned_cny"` // budget x earned fraction
+	DisbursedCNY     float64   `json:"disbursed_cny"`
+	WageDepositedCNY float64   `json:"wage_deposited_cny"`
+	WagesPaidCNY     float64   `json:"wages_paid_cny"`
+	WageBalanceCNY   float64   `json:"wage_balance_cny"`
+	LastWagesPaid    time.Time `json:"last_wages_paid,omitzero"`
+	ArrearsDays      float64   `json:"arrears_days"`       // whole days past the pay cycle, at the clock
+	ArrearsEpisode   bool      `json:"arrears_episode"`    // an arrears episode is under way (credit is deducted once per episode)
+	ChangeOrdersCNY  float64   `json:"change_orders_cny"`  // sum of approved budget changes
+	ChangeOrderDays  float64   `json:"change_order_days"`  // sum of approved extensions
+	Payments         int       `json:"payments"`           // payment events applied
+	LastPaymentEvent string    `json:"last_payment_event"` // id of the latest
+}
+
+// Hazard states of the rectification loop.
+const (
+	StatusOpen      = "open"      // found, notice issued, awaiting rectification
+	StatusRectified = "rectified" // rectified, awaiting re-inspection
+	StatusClosed    = "closed"    // re-inspection passed
+)
+
+// Hazard is a safety or quality hazard in the rectification loop.
+type Hazard struct {
+	ID          string    `json:"id"`
+	Severity    string    `json:"severity"`
+	Category    string    `json:"category"`
+	Milestone   string    `json:"milestone,omitempty"`
+	Description string    `json:"description,omitempty"`
+	Site        string    `json:"site,omitempty"`
+	Status      string    `json:"status"`
+	Found       time.Time `json:"found"`
+	Deadline    time.Time `json:"deadline"`
+	Notice      string    `json:"notice"` // id of the rectification notice sent
+	Rectified   time.Time `json:"rectified,omitzero"`
+	Closed      time.Time `json:"closed,omitzero"`
+	Reopened    int       `json:"reopened,omitempty"`
+	Overdue     bool      `json:"overdue"` // credit is deducted once, when it first goes overdue
+}
+
+// Credit is the contractor's conduct score on this project.
+type Credit struct {
+	Score   float64        `json:"score"`
+	Changes []CreditChange `json:"changes,omitempty"` // the latest changes, newest last (at most maxCreditChanges)
+}
+
+// CreditChange is one change of the credit score with its cause.
+type CreditChange struct {
+	Time   time.Time `json:"time"`
+	Delta  float64   `json:"delta"`
+	Reason string    `json:"reason"`
+}
+
+const maxCreditChanges = 50
+
+// Equipment is a tower crane or a foundation pit on a site.
+type Equipment struct {
+	ID                  string    `json:"id"`
+	Kind                string    `json:"kind"`
+	HeightM             float64   `json:"height_m,omitempty"`
+	JibLengthM          float64   `json:"jib_length_m,omitempty"`
+	InServiceLimitMS    float64   `json:"in_service_limit_ms,omitempty"`
+	OutOfServiceLimitMS float64   `json:"out_of_service_limit_ms,omitempty"`
+	DepthM              float64   `json:"depth_m,omitempty"`
+	AlarmCumulativeMM   float64   `json:"alarm_cumulative_mm,omitempty"`
+	AlarmRateMMPerDay   float64   `json:"alarm_rate_mm_per_day,omitempty"`
+	Installed           time.Time `json:"installed,omitzero"`
+	Registered          bool      `json:"registered"` // false when known only from readings
+}
+
+// base returns the equipment limit a relative rule is scaled by, or 0.
+func (e *Equipment) base(field string) float64 {
+	if e == nil {
+		return 0
+	}
+	switch field {
+	case "in_service_limit_ms":
+		return e.InServiceLimitMS
+	case "alarm_cumulative_mm":
+		return e.AlarmCumulativeMM
+	case "alarm_rate_mm_per_day":
+		return e.AlarmRateMMPerDay
+	}
+	return 0
+}
+
+// SiteTwin is the twin of one site: equipment, sensor series and alarms.
+type SiteTwin struct {
+	ID         string                `json:"id"`
+	Name       string                `json:"name,omitempty"`
+	Lat        float64               `json:"lat"`
+	Lon        float64               `json:"lon"`
+	Terrain    string                `json:"terrain,omitempty"`
+	Registered bool                  `json:"registered"` // false when known only from readings
+	Equipment  map[string]*Equipment `json:"equipment"`
+	Series     map[string]*Series    `json:"series"` // by kind, or kind@equipment
+	Clock      time.Time             `json:"clock,omitzero"`
+	Alarms     map[string]*Alarm     `json:"alarms"` // by rule id, or rule@equipment
+	Health     Health                `json:"health"`
+	Reasons    []string              `json:"reasons"`
+	Readings   int64                 `json:"readings"`
+	Late       int64                 `json:"late_readings"`
+	Expired    int64                 `json:"expired_readings"`
+}
+
+// Alarm is a standing condition raised by a rule. Its level drives health.
+type Alarm struct {
+	Key         string    `json:"key"`
+	Rule        string    `json:"rule"`
+	Site        string    `json:"site,omitempty"`
+	Equipment   string    `json:"equipment,omitempty"`
+	Level       Level     `json:"level"`
+	Value       float64   `json:"value"`
+	Threshold   float64   `json:"threshold"`
+	Unit        string    `json:"unit,omitempty"`
+	Reason      string    `json:"reason"`
+	Action      string    `json:"action,omitempty"`
+	Since       time.Time `json:"since"`
+	Responsible string    `json:"responsible,omitempty"`
+}
+
+// ProjectTwin is the aggregate of one project: its ledger, schedule, funds,
+// hazards, credit, audit chain and sites. Apply is the only way to change it.
+type ProjectTwin struct {
+	ID         string               `json:"id"`
+	Registered bool                 `json:"registered"` // false until project.registered arrives
+	Info       ProjectInfo          `json:"info"`
+	Clock      time.Time            `json:"clock,omitzero"`     // latest event time applied
+	Evaluated  time.Time            `json:"evaluated,omitzero"` // clock at the last evaluation of the project rules
+	Milestones []*Milestone         `json:"milestones"`         // in baseline order
+	Schedule   Schedule             `json:"schedule"`
+	Funds      Funds                `json:"funds"`
+	Hazards    map[string]*Hazard   `json:"hazards"`
+	Credit     Credit               `json:"credit"`
+	Sites      map[string]*SiteTwin `json:"sites"`
+	Alarms     map[string]*Alarm    `json:"alarms"` // project-level, by key
+	Weather    Weather              `json:"weather"`
+	Health     Health               `json:"health"`
+	Reasons    []string             `json:"reasons"`
+	Audit      []AuditRecord        `json:"audit"`
+	Seen       Seen                 `json:"seen"`
+	Applied    int64                `json:"events_applied"`
+	Duplicates int64                `json:"duplicates"`
+	AlertSeq   int64                `json:"alert_seq"`
+}
+
+// Weather is the weather that concerns the project.
+type Weather struct {
+	Rainstorm      string           `json:"rainstorm,omitempty"` // current signal level, "" for none
+	RainstormUntil time.Time        `json:"rainstorm_until,omitzero"`
+	Typhoon        string           `json:"typhoon,omitempty"` // name of the active advisory
+	TyphoonUntil   time.Time        `json:"typhoon_until,omitzero"`
+	TyphoonMinKm   float64          `json:"typhoon_min_km,omitempty"` // closest approach of the track to any site
+	TyphoonAt      time.Time        `json:"typhoon_at,omitzero"`      // when
+	TyphoonSite    string           `json:"typhoon_site,omitempty"`   // the site it passes closest to
+	Advisory       *TyphoonAdvisory `json:"advisory,omitempty"`       // the active advisory, as received
+}
+
+// NewProject returns an empty twin for a project id. It becomes registered
+// when its project.registered event is applied; events that arrive before
+// that are applied to the empty twin, so nothing is lost.
+func NewProject(id string, r *Rules) *ProjectTwin {
+	return &ProjectTwin{
+		ID:         id,
+		Milestones: []*Milestone{},
+		Audit:      []AuditRecord{},
+		Hazards:    map[string]*Hazard{},
+		Sites:      map[string]*SiteTwin{},
+		Alarms:     map[string]*Alarm{},
+		Credit:     Credit{Score: r.Credit.Initial},
+		Health:     Green,
+		Reasons:    []string{},
+		Seen:       Seen{Keep: map[string]struct{}{}},
+	}
+}
+
+func newSite(id string) *SiteTwin {
+	return &SiteTwin{
+		ID:        id,
+		Equipment: map[string]*Equipment{},
+		Series:    map[string]*Series{},
+		Alarms:    map[string]*Alarm{},
+		Health:    Green,
+		Reasons:   []string{},
+	}
+}
+
+// site returns the site, creating an unregistered one if needed.
+func (p *ProjectTwin) site(id string) *SiteTwin {
+	s, ok := p.Sites[id]
+	if !ok {
+		s = newSite(id)
+		p.Sites[id] = s
+	}
+	return s
+}
+
+// milestone returns the milestone, creating an unbaselined one if needed.
+func (p *ProjectTwin) milestone(id string) *Milestone {
+	for _, m := range p.Milestones {
+		if m.ID == id {
+			return m
+		}
+	}
+	m := &Milestone{ID: id}
+	p.Milestones = append(p.Milestones, m)
+	return m
+}
+
+// OpenAlarms counts the alarms at warn or stop, project and sites together.
+func (p *ProjectTwin) OpenAlarms() int {
+	n := len(p.Alarms)
+	for _, s := range p.Sites {
+		n += len(s.Alarms)
+	}
+	return n
+}
