@@ -1,0 +1,238 @@
+package streams
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sitetwin/sitetwin/twin"
+)
+
+// testLogger discards logs unless the test runs with -v.
+func testLogger(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+// startBroker starts an in-memory embedded broker on a free port.
+func startBroker(t *testing.T) *Broker {
+	t.Helper()
+	b, err := NewBroker(BrokerConfig{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// startEngine runs an engine against the broker until the test ends.
+func startEngine(t *testing.T, brokers string, group string) *Engine {
+	t.Helper()
+	e, err := NewEngine(EngineConfig{
+		Brokers: []string{brokers}, Group: group, Logger: testLogger(t),
+		CheckpointInterval: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("engine run: %v", err)
+		}
+	})
+	select {
+	case <-e.Ready():
+	case err := <-done:
+		t.Fatalf("engine stopped before it was ready: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("engine not ready after 30s")
+	}
+	return e
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func event(t *testing.T, id, typ, project, site string, at time.Time, data twin.Data) *twin.Event {
+	t.Helper()
+	return &twin.Event{ID: id, Type: typ, Source: "test", Time: at, Project: project, Site: site, Data: data}
+}
+
+func TestEngineEndToEnd(t *testing.T) {
+	b := startBroker(t)
+	e := startEngine(t, b.Addr(), "e2e")
+	pub, err := NewPublisher([]string{b.Addr()}, DefaultTopics(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	ctx := context.Background()
+	at := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC) // 11:00 in Shenzhen: day limits
+	reg, _ := twin.ParseWhen("2026-11-10")
+	fin, _ := twin.ParseWhen("2027-06-30")
+	evs := []*twin.Event{
+		event(t, "r1", twin.TypeProjectRegistered, "P-001", "", at.Add(-time.Hour), &twin.ProjectRegistered{
+			Name: "Qianhai Tower", District: "Nanshan", Kind: "housing", Owner: "O-1", Contractor: "C-1", Supervisor: "S-1",
+			BudgetCNY: 5e8, PlannedStart: reg, PlannedFinish: fin,
+		}),
+		event(t, "r2", twin.TypeSiteAdded, "P-001", "P-001-S1", at.Add(-time.Hour), &twin.SiteAdded{Name: "North", Lat: 22.52, Lon: 113.93, Terrain: "C"}),
+		event(t, "s1", twin.TypeSensorReading, "P-001", "P-001-S1", at, &twin.SensorReading{Kind: "noise", Value: 95, Unit: "dB(A)"}),
+		event(t, "s2", twin.TypeSensorReading, "P-002", "P-002-S1", at, &twin.SensorReading{Kind: "pm10", Value: 80, Unit: "µg/m³"}),
+	}
+	if err := pub.Publish(ctx, evs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "P-001 red", func() bool {
+		v, ok := e.Store().Twin("P-001")
+		return ok && v.Health == twin.Red && v.Registered
+	})
+	v, _ := e.Store().Twin("P-001")
+	if got := v.Reasons[0]; !strings.Contains(got, "P-001-S1: noise Leq 20 min 95.0 dB(A) > 70.0 day limit") {
+		t.Errorf("reason = %q", got)
+	}
+	waitFor(t, "P-002 present", func() bool { _, ok := e.Store().Twin("P-002"); return ok })
+	alerts := e.Store().Alerts(10)
+	if len(alerts) != 1 || alerts[0].Project != "P-001" || alerts[0].Change != twin.ChangeRaised {
+		t.Fatalf("alerts = %+v", alerts)
+	}
+
+	// The alert is on the alerts topic too.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumeTopics(DefaultTopics().Alerts()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	rec := pollOne(t, cl)
+	var a twin.Alert
+	if err := json.Unmarshal(rec.Value, &a); err != nil || a.Key != "noise_leq" || string(rec.Key) != "P-001" {
+		t.Fatalf("alert record %s: %v", rec.Value, err)
+	}
+	if st := e.Stats(); st.Events != 4 || st.Twins != 2 || st.DeadLetters != 0 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+func pollOne(t *testing.T, cl *kgo.Client) *kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		fs := cl.PollRecords(ctx, 1)
+		if ctx.Err() != nil {
+			t.Fatal("no record within 30s")
+		}
+		if recs := fs.Records(); len(recs) > 0 {
+			return recs[0]
+		}
+	}
+}
+
+func TestDeadLetterAndForward(t *testing.T) {
+	b := startBroker(t)
+	e := startEngine(t, b.Addr(), "dlq")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	topics := DefaultTopics()
+	good := `{"specversion":"1.0","id":"k1","type":"sensor.reading","source":"gw","time":"2026-11-20T03:00:00Z","project":"P-007","site":"P-007-S1","data":{"kind":"noise","value":95,"unit":"dB(A)"}}`
+	wrongOwner := (Partition("P-007", 6) + 1) % 6
+	cases := []struct {
+		name, topic, value, reason string
+		partition                  int32
+	}{
+		{"not json", topics.Input("sensor"), `{"specversion":`, "malformed event", 0},
+		{"bad field", topics.Input("sensor"), strings.Replace(good, `"unit":"dB(A)"`, `"unit":"furlongs"`, 1), "data.unit: must be one of", 1},
+		{"wrong topic", topics.Input("payment"), good, "belongs on topic sitetwin.sensor", 2},
+		{"misrouted but good", topics.Input("sensor"), good, "", wrongOwner},
+	}
+	for _, c := range cases {
+		r := &kgo.Record{Topic: c.topic, Partition: c.partition, Value: []byte(c.value)}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "misrouted record applied after forwarding", func() bool {
+		v, ok := e.Store().Twin("P-007")
+		return ok && v.Health == twin.Red
+	})
+	dl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumeTopics(topics.DeadLetter()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dl.Close()
+	got := map[string]string{}
+	for len(got) < 3 {
+		r := pollOne(t, dl)
+		for _, h := range r.Headers {
+			if h.Key == HeaderError {
+				got[string(r.Value)] = string(h.Value)
+			}
+		}
+	}
+	for _, c := range cases[:3] {
+		t.Run(c.name, func(t *testing.T) {
+			reason, ok := got[c.value]
+			if !ok {
+				t.Fatalf("record not dead-lettered unchanged")
+			}
+			if !strings.Contains(reason, c.reason) {
+				t.Errorf("reason %q does not contain %q", reason, c.reason)
+			}
+		})
+	}
+	if st := e.Stats(); st.DeadLetters != 3 {
+		t.Errorf("dead letters = %d, want 3", st.DeadLetters)
+	}
+}
+
+// TestPartitionMatchesKafkaDefault checks that Partition places keys where
+// franz-go's default (Kafka-compatible murmur2) partitioner does.
+func TestPartitionMatchesKafkaDefault(t *testing.T) {
+	part := kgo.StickyKeyPartitioner(nil).ForTopic("t")
+	for i := range 2000 {
+		key := fmt.Sprintf("P-%03d", i)
+		for _, n := range []int{1, 3, 6, 12} {
+			want := part.Partition(&kgo.Record{Key: []byte(key)}, n)
+			if got := Partition(key, int32(n)); int(got) != want {
+				t.Fatalf("Partition(%q, %d) = %d, Kafka default %d", key, n, got, want)
+			}
+		}
+	}
+}

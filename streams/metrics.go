@@ -1,0 +1,82 @@
+package streams
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the engine's Prometheus collectors. All names start with
+// sitetwin_.
+type metrics struct {
+	applied      *prometheus.CounterVec // by topic
+	deadLettered *prometheus.CounterVec // by reason class
+	duplicates   prometheus.Counter
+	forwarded    prometheus.Counter
+	late         prometheus.Counter
+	alerts       *prometheus.CounterVec // by change
+	produceErrs  prometheus.Counter
+	lag          prometheus.Gauge
+	twins        prometheus.Gauge
+	openAlarms   prometheus.Gauge
+	partitions   prometheus.Gauge
+	brokerUp     prometheus.Gauge
+	batchSeconds prometheus.Histogram
+	checkpoints  prometheus.Counter
+	restored     prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		applied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sitetwin_events_applied_total", Help: "Events applied to twins (duplicates included), by input topic.",
+		}, []string{"topic"}),
+		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sitetwin_events_deadlettered_total", Help: "Records sent to the dead-letter topic, by reason class (malformed, invalid, rejected, wrong_topic).",
+		}, []string{"reason"}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sitetwin_events_duplicate_total", Help: "Events whose id was already applied; they changed nothing.",
+		}),
+		forwarded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sitetwin_events_forwarded_total", Help: "Records re-produced to the partition that owns their project (wrong key or partitioner), and copies of city-wide events.",
+		}),
+		late: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sitetwin_readings_late_total", Help: "Sensor readings older than the allowed lateness: kept in history, no alarm evaluated.",
+		}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sitetwin_alerts_total", Help: "Alerts produced, by change (raised, escalated, eased, cleared).",
+		}, []string{"change"}),
+		produceErrs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sitetwin_produce_errors_total", Help: "Output records the broker did not accept; offsets are not committed past them.",
+		}),
+		lag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sitetwin_consumer_lag", Help: "Records in the owned input partitions not yet applied (end offset minus applied offset).",
+		}),
+		twins: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sitetwin_twins", Help: "Project twins held by this process.",
+		}),
+		openAlarms: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sitetwin_open_alarms", Help: "Alarms at warn or stop over all twins held by this process.",
+		}),
+		partitions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sitetwin_partitions_owned", Help: "Partition numbers this process owns.",
+		}),
+		brokerUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sitetwin_broker_up", Help: "1 when the last broker health check succeeded, 0 when the broker was unreachable.",
+		}),
+		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sitetwin_batch_seconds", Help: "Time to apply one polled batch.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}),
+		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sitetwin_checkpoints_total", Help: "Checkpoints: twin snapshots written to the changelog, then offsets committed.",
+		}),
+		restored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sitetwin_twins_restored_total", Help: "Twins restored from the changelog on partition assignment.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.applied, m.deadLettered, m.duplicates, m.forwarded, m.late, m.alerts,
+		m.produceErrs, m.lag, m.twins, m.openAlarms, m.partitions, m.brokerUp, m.batchSeconds, m.checkpoints, m.restored} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
