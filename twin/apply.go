@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -109,13 +110,22 @@ func Apply(p *ProjectTwin, e *Event, r *Rules) (Effects, error) {
 	}
 	e = &Event{ID: e.ID, Type: e.Type, Source: e.Source, Time: e.Time.UTC(), Project: e.Project, Site: e.Site, Drill: e.Drill, Data: e.Data}
 	a.e = e
-	p.Seen.add(e.ID, recent, e.Time.UnixMilli())
+	// Sensor reading ids are remembered per site, and forgotten by the
+	// site's clock, which is what their expiry is measured by.
+	seenSite := ""
+	if e.Type == TypeSensorReading {
+		seenSite = e.Site
+	}
+	p.Seen.add(e.ID, recent, seenSite, e.Time.UnixMilli())
 	p.Applied++
 	if e.Time.After(p.Clock) {
 		p.Clock = e.Time
 	}
 	a.apply()
-	p.Seen.forget(p.Clock.Add(-r.DedupHorizon.D()).UnixMilli())
+	p.Seen.forget("", p.Clock.Add(-r.DedupHorizon.D()).UnixMilli())
+	if s, ok := p.Sites[seenSite]; ok && seenSite != "" {
+		p.Seen.forget(seenSite, s.Clock.Add(-r.DedupHorizon.D()).UnixMilli())
+	}
 	// Project rules depend on the clock (pay cycles, deadlines, SPI(t)), but
 	// not to the second: a sensor reading re-evaluates them only once the
 	// clock has moved a minute past the last evaluation. Every other event
@@ -211,6 +221,16 @@ func (a *applier) apply() {
 		}
 		p.Info.Deadline = deadline.End(loc).UTC().Add(time.Duration(p.Funds.ChangeOrderDays * float64(day)))
 		p.replan()
+		// Alarms raised before the registration (or under a previous
+		// contractor) name the units known now.
+		for _, al := range p.Alarms {
+			al.Responsible = a.responsible(al.Rule)
+		}
+		for _, s := range p.Sites {
+			for _, al := range s.Alarms {
+				al.Responsible = a.responsible(al.Rule)
+			}
+		}
 	case *SiteAdded:
 		s := p.site(e.Site)
 		s.Registered, s.Name, s.Lat, s.Lon, s.Terrain = true, d.Name, d.Lat, d.Lon, d.Terrain
@@ -246,7 +266,7 @@ func (a *applier) apply() {
 	case *Payment:
 		a.payment(d)
 	case *ChangeOrderApproved:
-		p.Seen.add(changeOrderKey(d.ChangeOrder), false, 0)
+		p.Seen.add(changeOrderKey(d.ChangeOrder), false, "", 0)
 		p.Funds.ChangeOrdersCNY += d.AmountCNY
 		p.Funds.ChangeOrderDays += d.Days
 		p.Info.BudgetCNY += d.AmountCNY
@@ -519,11 +539,7 @@ func (a *applier) evaluateSeries(s *SiteTwin, rule *SensorRule, ser *Series) {
 	if rule.Aggregate == AggRatePerDay {
 		unit += "/d"
 	}
-	op := ">"
-	if band.Below {
-		op = "<"
-	}
-	reason := fmt.Sprintf("%s%s %s %s %s %s %s", subject, rule.Label, num(x), unit, op, num(th), levelName[lvl])
+	reason := subject + rule.Label + " " + cmpText(&band, lvl, x, th, unit, levelName[lvl], -1)
 	a.setAlarm(s.Alarms, s.ID, key, rule, ser.Equipment, lvl, x, th, unit, reason)
 }
 
@@ -581,7 +597,7 @@ func (a *applier) evaluateCranes(s *SiteTwin, rule *SensorRule) {
 		}
 		lvl, th := band.Next(cur, x)
 		names := [3]string{"", "warning", "in-service limit"}
-		reason := fmt.Sprintf("crane %s %s %s m/s > %s %s", id, rule.Label, num(x), num(th), names[lvl])
+		reason := fmt.Sprintf("crane %s %s %s", id, rule.Label, cmpText(&band, lvl, x, th, "m/s", names[lvl], -1))
 		a.setAlarm(s.Alarms, s.ID, key, rule, id, lvl, x, th, "m/s", reason)
 	}
 }
@@ -672,7 +688,7 @@ func (a *applier) evaluateProject() {
 	if s.Known && s.ATDays >= r.Schedule.MinElapsedDays {
 		cur := alarmLevel(alarms, "schedule")
 		lvl, th := r.Schedule.Band.Next(cur, s.SPIt)
-		reason := fmt.Sprintf("SPI(t) %.2f < %.2f (%s days behind plan)", s.SPIt, nanZero(th), num(-s.SVtDays))
+		reason := fmt.Sprintf("SPI(t) %s (%s days behind plan)", cmpText(&r.Schedule.Band, lvl, s.SPIt, th, "", "", 2), num(-s.SVtDays))
 		a.setAlarm(alarms, "", "schedule", nil, "", lvl, s.SPIt, th, "", reason)
 	}
 
@@ -698,7 +714,7 @@ func (a *applier) evaluateProject() {
 	cur := alarmLevel(alarms, "credit")
 	lvl, th := r.Credit.Band.Next(cur, p.Credit.Score)
 	a.setAlarm(alarms, "", "credit", nil, "", lvl, p.Credit.Score, th, "",
-		fmt.Sprintf("contractor credit %s < %s", num(p.Credit.Score), num(nanZero(th))))
+		"contractor credit "+cmpText(&r.Credit.Band, lvl, p.Credit.Score, th, "", "", -1))
 
 	a.evaluateWeather()
 }
@@ -728,8 +744,12 @@ func (a *applier) evaluateWages() {
 	}
 	cur := alarmLevel(p.Alarms, "wages")
 	lvl, th := r.Wages.Band.Next(cur, overdue)
+	since := "last paid " + last.In(r.loc).Format(time.DateOnly)
+	if f.LastWagesPaid.IsZero() {
+		since = "no wages paid since the planned start " + last.In(r.loc).Format(time.DateOnly)
+	}
 	a.setAlarm(p.Alarms, "", "wages", nil, "", lvl, math.Max(overdue, 0), th, "d",
-		fmt.Sprintf("wage arrears %s days (last paid %s)", num(math.Max(overdue, 0)), last.In(r.loc).Format(time.DateOnly)))
+		fmt.Sprintf("wage arrears %s (%s)", days(math.Max(overdue, 0)), since))
 }
 
 func (a *applier) evaluateHazard(h *Hazard) {
@@ -748,7 +768,7 @@ func (a *applier) evaluateHazard(h *Hazard) {
 		if overdueDays > r.Rectification.EscalateAfterDays {
 			lvl = LevelStop
 		}
-		reason = fmt.Sprintf("%s hazard %s (%s) overdue by %s days", h.Severity, h.ID, h.Category, num(overdueDays))
+		reason = fmt.Sprintf("%s hazard %s (%s) overdue by %s", h.Severity, h.ID, h.Category, days(overdueDays))
 		if !h.Overdue {
 			h.Overdue = true
 			a.credit(-r.Credit.Overdue, "hazard "+h.ID+" overdue")
@@ -872,6 +892,64 @@ func num(x float64) string {
 		return fmt.Sprintf("%.0f", x)
 	}
 	return fmt.Sprintf("%.1f", x)
+}
+
+// days writes a whole number of days: "1 day", "12 days".
+func days(n float64) string {
+	if n == 1 {
+		return "1 day"
+	}
+	return fmt.Sprintf("%.0f days", n)
+}
+
+// numPair formats a value and the threshold it is compared with, as num
+// does (prec < 0) or with prec decimals, adding decimals while two values
+// that differ would read the same ("150 > 150" for a mean of 150.4).
+func numPair(x, th float64, prec int) (string, string) {
+	f := func(v float64, p int) string {
+		if p < 0 {
+			return num(v)
+		}
+		return strconv.FormatFloat(v, 'f', p, 64)
+	}
+	a, b := f(x, prec), f(th, prec)
+	for p := max(prec, 0) + 1; a == b && x != th && p <= 6; p++ {
+		a, b = f(x, p), f(th, p)
+	}
+	return a, b
+}
+
+// cmpText is the comparison part of a reason: "170 µg/m³ > 150 warning"
+// when the value is beyond the threshold of its level, or, when hysteresis
+// holds the level although the value alone would not reach it, "170 µg/m³,
+// stop-work held until < 150" (the clear threshold).
+func cmpText(b *Band, lvl Level, x, th float64, unit, name string, prec int) string {
+	op, back := ">", "<"
+	if b.Below {
+		op, back = "<", ">"
+	}
+	implied, _ := b.implied(x)
+	held := implied < lvl
+	if held {
+		th = b.clear()
+	}
+	xs, ths := numPair(x, nanZero(th), prec)
+	if unit != "" {
+		xs += " " + unit
+	}
+	var s string
+	if held {
+		s = xs + ", "
+		if name != "" {
+			s += name + " "
+		}
+		return s + "held until " + back + " " + ths
+	}
+	s = xs + " " + op + " " + ths
+	if name != "" {
+		s += " " + name
+	}
+	return s
 }
 
 func cny(x float64) string {

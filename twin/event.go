@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"slices"
@@ -149,12 +150,29 @@ const (
 	maxEventLen = 1 << 20
 )
 
+// Years an event time or a date in data may fall in. Times outside them are
+// producer bugs, and beyond year 9999 a twin could no longer be written as
+// JSON.
+const (
+	minYear = 1970
+	maxYear = 2200
+)
+
+// inYears reports whether t, in UTC, falls in minYear..maxYear.
+func inYears(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= minYear && y <= maxYear
+}
+
 // Decode parses one CloudEvent in structured JSON mode and validates it. The
 // error is a *ValidationError (wrapped) for a bad field, or wraps
 // ErrMalformed when the bytes are not a JSON object.
 func Decode(b []byte) (*Event, error) {
 	if len(b) > maxEventLen {
 		return nil, &ValidationError{Field: "event", Rule: fmt.Sprintf("must be at most %d bytes, is %d", maxEventLen, len(b))}
+	}
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return nil, fmt.Errorf("%w: not a JSON object", ErrMalformed)
 	}
 	var env envelope
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -165,7 +183,7 @@ func Decode(b []byte) (*Event, error) {
 		}
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrMalformed)
 	}
 	return fromEnvelope(&env)
@@ -214,8 +232,8 @@ func fromEnvelope(env *envelope) (*Event, error) {
 	if err != nil {
 		return nil, v.fail("time", "must be an RFC 3339 timestamp such as 2026-11-20T08:00:00Z")
 	}
-	if t.Year() < 1970 || t.Year() > 2200 {
-		return nil, v.fail("time", "must be between 1970 and 2200")
+	if !inYears(t) {
+		return nil, v.fail("time", fmt.Sprintf("must be between %d and %d (UTC)", minYear, maxYear))
 	}
 	if env.DataContentType != "" && !strings.HasPrefix(env.DataContentType, "application/json") {
 		return nil, v.fail("datacontenttype", "must be application/json (structured mode)")
@@ -252,6 +270,9 @@ func fromEnvelope(env *envelope) (*Event, error) {
 	if err := json.Unmarshal(env.Data, data); err != nil {
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) {
+			if ute.Field == "" {
+				return nil, v.fail("data", "must be a JSON object")
+			}
 			return nil, v.fail("data."+ute.Field, "must be a JSON "+jsonKind(ute.Type.Kind().String()))
 		}
 		return nil, v.fail("data", "must be a JSON object: "+err.Error())

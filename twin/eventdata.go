@@ -93,6 +93,10 @@ func (v *validator) when(field string, w When, required bool) {
 		v.fail("data."+field, "must be a date (YYYY-MM-DD) or an RFC 3339 timestamp")
 		return
 	}
+	if !w.IsZero() && !inYears(w.t) {
+		v.fail("data."+field, fmt.Sprintf("must be between %d and %d", minYear, maxYear))
+		return
+	}
 	if required && w.IsZero() {
 		v.fail("data."+field, "is required (a date YYYY-MM-DD or an RFC 3339 timestamp)")
 	}
@@ -125,6 +129,7 @@ func (d *ProjectRegistered) validate(v *validator) {
 	v.id("contractor", d.Contractor)
 	v.id("supervisor", d.Supervisor)
 	v.positive("budget_cny", d.BudgetCNY)
+	v.between("budget_cny", d.BudgetCNY, 0, maxAmountCNY)
 	v.when("planned_start", d.PlannedStart, true)
 	v.when("planned_finish", d.PlannedFinish, true)
 	v.when("deadline", d.Deadline, false)

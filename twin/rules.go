@@ -416,6 +416,13 @@ func (r *Rules) init() error {
 		default:
 			bad("%s: unknown aggregate %q", f, sr.Aggregate)
 		}
+		if sr.Aggregate == AggLeq {
+			for _, k := range sr.Kinds {
+				if CanonicalUnit(k) != decibels {
+					bad("%s: leq needs readings in %s, %s readings are not", f, decibels, k)
+				}
+			}
+		}
 		if sr.Aggregate == AggRatePerDay && sr.MinSpan <= 0 {
 			bad("%s: rate_per_day needs min_span", f)
 		}

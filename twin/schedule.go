@@ -56,10 +56,18 @@ func (p *ProjectTwin) replan() {
 // plannedFraction is PV(t): the budget-weighted fraction of the baseline
 // planned to be complete at t, each milestone progressing linearly over its
 // planned dates.
-func (p *ProjectTwin) plannedFraction(t time.Time) float64 {
+func (p *ProjectTwin) plannedFraction(t time.Time) float64 { return p.planned(t, false) }
+
+// planned is PV(t), or with before its limit from the left: a milestone of
+// zero length is a step in the planned-value curve at its date, not yet
+// taken just before it.
+func (p *ProjectTwin) planned(t time.Time, before bool) float64 {
 	var pv float64
 	for _, m := range p.Milestones {
 		if !m.Baselined || m.PlannedStart.IsZero() {
+			continue
+		}
+		if before && m.PlannedFinish.Equal(t) && m.PlannedStart.Equal(t) {
 			continue
 		}
 		pv += m.BudgetShare * linearProgress(m.PlannedStart, m.PlannedFinish, t)
@@ -67,12 +75,15 @@ func (p *ProjectTwin) plannedFraction(t time.Time) float64 {
 	return pv
 }
 
+// linearProgress is the planned fraction of a milestone at t: 0 until its
+// start, 1 from its finish, linear between. A milestone of zero length is 0
+// before its date and 1 from it.
 func linearProgress(from, to, t time.Time) float64 {
 	switch {
-	case !t.After(from) && to.After(from):
-		return 0
 	case !t.Before(to):
 		return 1
+	case !t.After(from):
+		return 0
 	}
 	return float64(t.Sub(from)) / float64(to.Sub(from))
 }
@@ -107,14 +118,23 @@ func (p *ProjectTwin) earnedSchedule(ev float64) time.Duration {
 		return 0
 	}
 	prevT, prevV := start, p.plannedFraction(start)
+	if prevV >= ev-1e-12 {
+		return 0
+	}
 	for _, t := range pts[1:] {
-		v := p.plannedFraction(t)
-		if v >= ev-1e-12 {
-			if v == prevV {
+		// PV is linear from the previous breakpoint up to t (exclusive);
+		// at t it may step up by the share of zero-length milestones.
+		left := p.planned(t, true)
+		if left >= ev-1e-12 {
+			if left == prevV {
 				return t.Sub(start)
 			}
-			f := (ev - prevV) / (v - prevV)
+			f := (ev - prevV) / (left - prevV)
 			return prevT.Sub(start) + time.Duration(f*float64(t.Sub(prevT)))
+		}
+		v := p.plannedFraction(t)
+		if v >= ev-1e-12 {
+			return t.Sub(start)
 		}
 		prevT, prevV = t, v
 	}

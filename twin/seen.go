@@ -10,13 +10,17 @@ import (
 //
 // Keep holds, for the life of the twin, the ids of events that must never
 // count twice (payments, registrations, plans, hazards, acceptances, change
-// orders) and semantic keys such as a change order's id. Recent holds a
-// 64-bit hash of the ids of frequent events (sensor readings, progress
-// reports) with their event time, in arrival order, and forgets those older
-// than the rule pack's dedup horizon behind the twin's clock.
+// orders) and semantic keys such as a change order's id. The ids of
+// frequent events are kept as 64-bit hashes with their event time, in
+// arrival order, for the rule pack's dedup horizon: Recent holds progress
+// reports, forgotten by the twin's clock; Sites holds sensor readings per
+// site, forgotten by that site's clock, which is the clock a reading's
+// expiry is measured by (a site whose gateway lags behind the others keeps
+// its readings' ids as long as their retries could still be applied).
 type Seen struct {
 	Keep   map[string]struct{} `json:"keep"`
 	Recent []SeenID            `json:"recent"`
+	Sites  map[string][]SeenID `json:"sites,omitempty"`
 
 	index map[uint64]struct{}
 }
@@ -56,6 +60,11 @@ func (s *Seen) buildIndex() {
 	for _, r := range s.Recent {
 		s.index[r.H] = struct{}{}
 	}
+	for _, ids := range s.Sites {
+		for _, r := range ids {
+			s.index[r.H] = struct{}{}
+		}
+	}
 }
 
 // has reports whether the id (or key) was seen.
@@ -69,8 +78,9 @@ func (s *Seen) has(id string, recent bool) bool {
 	return ok
 }
 
-// add remembers an id; recent ids carry their event time.
-func (s *Seen) add(id string, recent bool, tms int64) {
+// add remembers an id; recent ids carry their event time, and the site of a
+// sensor reading ("" for the twin's own list).
+func (s *Seen) add(id string, recent bool, site string, tms int64) {
 	if !recent {
 		s.Keep[id] = struct{}{}
 		return
@@ -78,22 +88,41 @@ func (s *Seen) add(id string, recent bool, tms int64) {
 	s.buildIndex()
 	h := hashID(id)
 	s.index[h] = struct{}{}
-	s.Recent = append(s.Recent, SeenID{H: h, T: tms})
+	if site == "" {
+		s.Recent = append(s.Recent, SeenID{H: h, T: tms})
+		return
+	}
+	if s.Sites == nil {
+		s.Sites = map[string][]SeenID{}
+	}
+	s.Sites[site] = append(s.Sites[site], SeenID{H: h, T: tms})
 }
 
-// forget drops recent ids from the front that are older than cutoff (Unix
-// ms). Arrival order is nearly time order, so the front holds the oldest.
-func (s *Seen) forget(cutoff int64) {
+// forget drops recent ids of a site ("" for the twin's own list) from the
+// front that are older than cutoff (Unix ms). Arrival order is nearly time
+// order, so the front holds the oldest.
+func (s *Seen) forget(site string, cutoff int64) {
+	ids := s.Recent
+	if site != "" {
+		ids = s.Sites[site]
+	}
 	n := 0
-	for n < len(s.Recent) && s.Recent[n].T < cutoff {
+	for n < len(ids) && ids[n].T < cutoff {
 		n++
 	}
 	if n == 0 {
 		return
 	}
 	s.buildIndex()
-	for _, r := range s.Recent[:n] {
+	for _, r := range ids[:n] {
 		delete(s.index, r.H)
 	}
-	s.Recent = append(s.Recent[:0], s.Recent[n:]...)
+	ids = append(ids[:0], ids[n:]...)
+	if site == "" {
+		s.Recent = ids
+	} else if len(ids) == 0 {
+		delete(s.Sites, site)
+	} else {
+		s.Sites[site] = ids
+	}
 }

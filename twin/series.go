@@ -76,7 +76,7 @@ func (s *Series) add(t time.Time, v float64, id string) bool {
 		b := &s.Buckets[i-1]
 		b.N++
 		b.Sum += v
-		b.E += energy(v)
+		b.E += s.energy(v)
 		b.Min = math.Min(b.Min, v)
 		b.Max = math.Max(b.Max, v)
 		if ms < b.FT {
@@ -86,7 +86,7 @@ func (s *Series) add(t time.Time, v float64, id string) bool {
 			b.LT, b.LV = ms, v
 		}
 	} else {
-		b := Bucket{Start: start, N: 1, Sum: v, E: energy(v), Min: v, Max: v, FT: ms, FV: v, LT: ms, LV: v}
+		b := Bucket{Start: start, N: 1, Sum: v, E: s.energy(v), Min: v, Max: v, FT: ms, FV: v, LT: ms, LV: v}
 		s.Buckets = append(s.Buckets, Bucket{})
 		copy(s.Buckets[i+1:], s.Buckets[i:])
 		s.Buckets[i] = b
@@ -103,7 +103,19 @@ func (s *Series) add(t time.Time, v float64, id string) bool {
 	return true
 }
 
-func energy(v float64) float64 { return math.Pow(10, v/10) }
+// energy returns the sound energy 10^(v/10) of a decibel reading, and 0 for
+// any other kind: 10^(v/10) of a PM10 value of 5000 µg/m³ is +Inf, which
+// would make the twin impossible to write as JSON.
+func (s *Series) energy(v float64) float64 {
+	if s.Unit != decibels {
+		return 0
+	}
+	return math.Pow(10, v/10)
+}
+
+// decibels is the canonical unit of the kinds whose readings are levels in
+// decibels, the only ones an equivalent level (leq) can be taken of.
+const decibels = "dB(A)"
 
 func floorDiv(a, b int64) int64 {
 	q := a / b
