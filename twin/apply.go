@@ -761,14 +761,18 @@ func (a *applier) evaluateHazard(h *Hazard) {
 	}
 	lvl := r.Rectification.Open[h.Severity]
 	var overdueDays float64
-	reason := fmt.Sprintf("%s hazard %s (%s) open, due %s", h.Severity, h.ID, h.Category, h.Deadline.In(r.loc).Format("2006-01-02 15:04"))
+	reason := fmt.Sprintf("%s hazard %s (%s) open, due %s", h.Severity, h.ID, h.Category, dueText(h.Deadline, r.loc))
 	if p.Clock.After(h.Deadline) {
 		overdueDays = math.Floor(p.Clock.Sub(h.Deadline).Hours() / 24)
 		lvl = max(lvl, r.Rectification.Overdue[h.Severity])
 		if overdueDays > r.Rectification.EscalateAfterDays {
 			lvl = LevelStop
 		}
-		reason = fmt.Sprintf("%s hazard %s (%s) overdue by %s", h.Severity, h.ID, h.Category, days(overdueDays))
+		by := ""
+		if overdueDays >= 1 {
+			by = " by " + days(overdueDays)
+		}
+		reason = fmt.Sprintf("%s hazard %s (%s) overdue%s (due %s)", h.Severity, h.ID, h.Category, by, dueText(h.Deadline, r.loc))
 		if !h.Overdue {
 			h.Overdue = true
 			a.credit(-r.Credit.Overdue, "hazard "+h.ID+" overdue")
@@ -892,6 +896,17 @@ func num(x float64) string {
 		return fmt.Sprintf("%.0f", x)
 	}
 	return fmt.Sprintf("%.1f", x)
+}
+
+// dueText writes a deadline in local time: a deadline at local midnight is
+// the end of the day before, written as that date ("2026-07-10"); any other
+// as date and time ("2026-07-10 18:00").
+func dueText(t time.Time, loc *time.Location) string {
+	lt := t.In(loc)
+	if lt.Hour() == 0 && lt.Minute() == 0 && lt.Second() == 0 && lt.Nanosecond() == 0 {
+		return lt.AddDate(0, 0, -1).Format(time.DateOnly)
+	}
+	return lt.Format("2006-01-02 15:04")
 }
 
 // days writes a whole number of days: "1 day", "12 days".

@@ -363,15 +363,15 @@ func TestApplyHazardLoop(t *testing.T) {
 		reasonIn string
 	}{
 		{"found: notice, amber", hazardFound("2026-07-06T02:40:00Z", "HZ1", SeverityMajor, "scaffolding", "2026-07-10"),
-			"hazard@HZ1 raised warn", StatusOpen, LevelWarn, "P1/HZ1/notice-1", "", 97, "major hazard HZ1 (scaffolding) open, due 2026-07-11 00:00"},
+			"hazard@HZ1 raised warn", StatusOpen, LevelWarn, "P1/HZ1/notice-1", "", 97, "major hazard HZ1 (scaffolding) open, due 2026-07-10"},
 		{"a second before the deadline", tick("2026-07-10T15:59:59Z"), "", StatusOpen, LevelWarn, "", "", 97, ""},
 		// Readings evaluate the project rules once the clock has moved a
 		// minute since the last evaluation.
-		{"overdue: red", tick("2026-07-10T16:00:59Z"), "hazard@HZ1 escalated stop", StatusOpen, LevelStop, "", "", 95, "major hazard HZ1 (scaffolding) overdue by 0 days"},
-		{"two days overdue", tick("2026-07-12T17:00:00Z"), "", StatusOpen, LevelStop, "", "", 95, "overdue by 2 days"},
+		{"overdue: red", tick("2026-07-10T16:00:59Z"), "hazard@HZ1 escalated stop", StatusOpen, LevelStop, "", "", 95, "major hazard HZ1 (scaffolding) overdue (due 2026-07-10)"},
+		{"two days overdue", tick("2026-07-12T17:00:00Z"), "", StatusOpen, LevelStop, "", "", 95, "major hazard HZ1 (scaffolding) overdue by 2 days (due 2026-07-10)"},
 		{"rectified: awaiting re-inspection", rectified("2026-07-13T03:00:00Z", "HZ1"), "hazard@HZ1 cleared ok", StatusRectified, LevelOK, "", "", 95, ""},
 		{"re-inspection fails: reopened with a new deadline", inspected("2026-07-14T03:00:00Z", "HZ1", "fail", "2026-07-16"),
-			"hazard@HZ1 raised warn", StatusOpen, LevelWarn, "P1/HZ1/notice-2", "", 95, "due 2026-07-17 00:00"},
+			"hazard@HZ1 raised warn", StatusOpen, LevelWarn, "P1/HZ1/notice-2", "", 95, "open, due 2026-07-16"},
 		{"rectified again", rectified("2026-07-15T03:00:00Z", "HZ1"), "hazard@HZ1 cleared ok", StatusRectified, LevelOK, "", "", 95, ""},
 		{"re-inspection passes: closed", hazardAccepted("2026-07-16T03:00:00Z", "HZ1"), "", StatusClosed, LevelOK, "", AuditHazardClosure, 95, ""},
 	}
