@@ -318,7 +318,7 @@ func (a *applier) apply() {
 		a.notice(h)
 	case *TyphoonAdvisory:
 		w := &p.Weather
-		last := d.Track[len(d.Track)-1].Time.Start(time.UTC)
+		last := d.Track[len(d.Track)-1].Time.Start(time.UTC).UTC()
 		w.Typhoon, w.Advisory = d.Name, d
 		w.TyphoonUntil = last.Add(a.r.Weather.AdvisoryLifetime.D())
 		a.typhoonApproach()
@@ -445,12 +445,12 @@ func (a *applier) reading(d *SensorReading) {
 		ser = newSeries(d.Kind, d.Equipment, r.SeriesFor(d.Kind))
 		s.Series[key] = ser
 	}
-	s.Readings++
 	if !ser.add(e.Time, d.Value, e.ID) {
 		s.Expired++
 		a.eff.Expired = true
 		return
 	}
+	s.Readings++
 	late := !s.Clock.IsZero() && e.Time.Before(s.Clock.Add(-r.AllowedLateness.D()))
 	if e.Time.After(s.Clock) {
 		s.Clock = e.Time

@@ -454,6 +454,32 @@ func TestApplyHazardLevels(t *testing.T) {
 	}
 }
 
+func TestApplyHazardDeadlineText(t *testing.T) {
+	tests := []struct {
+		name     string
+		deadline string
+		tick     string
+		want     string
+	}{
+		{"a date is due at the end of that local day", "2026-07-10", "", "major hazard HZ1 (scaffolding) open, due 2026-07-10"},
+		{"a timestamp is due at its local time", "2026-07-10T10:00:00Z", "", "major hazard HZ1 (scaffolding) open, due 2026-07-10 18:00"},
+		{"overdue by less than a day", "2026-07-10T10:00:00Z", "2026-07-11T09:00:00Z", "major hazard HZ1 (scaffolding) overdue (due 2026-07-10 18:00)"},
+		{"overdue by one day", "2026-07-10T10:00:00Z", "2026-07-11T10:00:00Z", "major hazard HZ1 (scaffolding) overdue by 1 day (due 2026-07-10 18:00)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := siteTwin(t)
+			mustApply(t, p, wagesPaid("2026-07-01T00:00:00Z", 3e6), hazardFound("2026-07-06T02:00:00Z", "HZ1", SeverityMajor, "scaffolding", tt.deadline))
+			if tt.tick != "" {
+				mustApply(t, p, tick(tt.tick))
+			}
+			if got := p.Alarms["hazard@HZ1"].Reason; got != tt.want {
+				t.Fatalf("reason %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestApplyRejections(t *testing.T) {
 	base := func(t *testing.T) *ProjectTwin {
 		p := siteTwin(t)

@@ -9,6 +9,10 @@ import (
 // distance.
 const earthRadiusKm = 6371.0088
 
+// maxTrackSteps bounds the interpolation steps of closestApproach over a
+// whole track.
+const maxTrackSteps = 4096
+
 // DistanceKm returns the great-circle distance between two points by the
 // haversine formula.
 func DistanceKm(lat1, lon1, lat2, lon2 float64) float64 {
@@ -21,12 +25,16 @@ func DistanceKm(lat1, lon1, lat2, lon2 float64) float64 {
 }
 
 // closestApproach returns the least distance from a point to a track and
-// when the track is there: each segment between track points is walked in
-// steps of at most 10 minutes, positions interpolated linearly.
+// when the track is there (UTC): each segment between track points is
+// walked in steps of at most 10 minutes, positions interpolated linearly.
+// The steps of a whole track are capped at about maxTrackSteps (a real
+// advisory, 6-hourly points over a few days, stays far below it), so that
+// a track whose points lie centuries apart cannot stall the twin.
 func closestApproach(lat, lon float64, track []TrackPoint) (km float64, at time.Time) {
 	km = math.Inf(1)
+	maxSteps := max(1, maxTrackSteps/len(track))
 	for i, p := range track {
-		t0 := p.Time.Start(time.UTC)
+		t0 := p.Time.Start(time.UTC).UTC()
 		if d := DistanceKm(lat, lon, p.Lat, p.Lon); d < km {
 			km, at = d, t0
 		}
@@ -34,8 +42,8 @@ func closestApproach(lat, lon float64, track []TrackPoint) (km float64, at time.
 			break
 		}
 		q := track[i+1]
-		t1 := q.Time.Start(time.UTC)
-		steps := int(t1.Sub(t0) / (10 * time.Minute))
+		t1 := q.Time.Start(time.UTC).UTC()
+		steps := int(min(t1.Sub(t0)/(10*time.Minute), time.Duration(maxSteps)))
 		for s := 1; s < steps; s++ {
 			f := float64(s) / float64(steps)
 			d := DistanceKm(lat, lon, p.Lat+f*(q.Lat-p.Lat), p.Lon+f*(q.Lon-p.Lon))
