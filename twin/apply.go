@@ -952,19 +952,16 @@ func cmpText(b *Band, lvl Level, x, th float64, unit, name string, prec int) str
 	if unit != "" {
 		xs += " " + unit
 	}
-	var s string
 	if held {
-		s = xs + ", "
 		if name != "" {
-			s += name + " "
+			name += " "
 		}
-		return s + "held until " + back + " " + ths
+		return xs + ", " + name + "held until " + back + " " + ths
 	}
-	s = xs + " " + op + " " + ths
 	if name != "" {
-		s += " " + name
+		name = " " + name
 	}
-	return s
+	return xs + " " + op + " " + ths + name
 }
 
 func cny(x float64) string {

@@ -3,6 +3,8 @@ package twin
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -66,10 +68,11 @@ func TestApplyBeforeRegistration(t *testing.T) {
 		reading("2026-02-19T03:00:00Z", SensorPM10, 230, "µg/m³", ""),
 		hazardFound("2026-02-19T04:00:00Z", "HZ1", SeverityMajor, "scaffolding", "2026-03-10"),
 		changeOrder("CO-1", "2026-02-19T05:00:00Z", 10_000_000, 21),
-		disbursed("2026-02-19T06:00:00Z", 5_000_000, "M1"),
+		disbursed("2026-02-19T06:00:00Z", 50_000_000, "M1"),
 		progress("2026-02-19T07:00:00Z", "M1", 5),
+		planned("2026-02-19T08:00:00Z", ms("M1", 10, 0.4), ms("M2", 20, 0.6, "M1")),
 	)
-	if p.Registered {
+	if p.Registered || !p.Milestones[0].PlannedStart.IsZero() {
 		t.Fatal("registered without project.registered")
 	}
 	if effs[2].Alerts[0].District != "" || effs[3].Outbound[0].To != "" {
@@ -83,7 +86,10 @@ func TestApplyBeforeRegistration(t *testing.T) {
 	if !s.Registered || s.Equipment["TC1"].HeightM != 60 || siteAlarm(p, testSite, "pm10_hourly") != LevelStop {
 		t.Fatalf("site %+v", s)
 	}
-	if p.Hazards["HZ1"].Status != StatusOpen || p.Funds.DisbursedCNY != 5_000_000 || p.Milestones[0].Percent != 5 || len(p.Audit) != 2 {
+	if m := p.Milestones[1]; !m.PlannedStart.Equal(ts("2026-03-10T16:00:00Z")) || !p.Schedule.PlannedFinish.Equal(ts("2026-03-30T16:00:00Z")) {
+		t.Fatalf("the plan was not laid out once the start was known: %+v", m)
+	}
+	if p.Hazards["HZ1"].Status != StatusOpen || p.Funds.DisbursedCNY != 50_000_000 || p.Milestones[0].Percent != 5 || len(p.Audit) != 2 {
 		t.Fatalf("hazards %+v funds %+v milestones %+v audit %d", p.Hazards, p.Funds, p.Milestones[0], len(p.Audit))
 	}
 	// The disbursement is far ahead of the (unplanned) earned value. The
@@ -537,6 +543,14 @@ func TestApplyRejections(t *testing.T) {
 	})
 }
 
+func TestApplyCreditCappedAtInitial(t *testing.T) {
+	p := siteTwin(t)
+	eff := applyOne(t, p, milestoneAccepted("2026-06-05T01:00:00Z", "M1"))
+	if p.Credit.Score != 100 || len(p.Credit.Changes) != 0 || len(eff.Audit) != 1 {
+		t.Fatalf("credit %+v after an acceptance at full score", p.Credit)
+	}
+}
+
 func TestApplyCreditAndAcceptance(t *testing.T) {
 	p := siteTwin(t)
 	mustApply(t, p, wagesPaid("2026-07-01T00:00:00Z", 3e6), planned("2026-02-26T01:00:00Z", ms("A", 100, 0.5), ms("B", 100, 0.5, "A")))
@@ -717,4 +731,65 @@ func formatInt(n int64) string {
 		b = append([]byte{byte('0' + n%10)}, b...)
 	}
 	return string(b)
+}
+
+// TestApplyExamples applies the README's example of every event type
+// (testdata/events), in the order a project lives them, to one twin.
+func TestApplyExamples(t *testing.T) {
+	order := []string{
+		TypeProjectRegistered, TypeSiteAdded, TypePlanBaselined, TypeEquipmentInstalled,
+		TypeSensorReading, TypeProgressReported, TypeWageAccountDeposited, TypeHazardFound,
+		TypeHazardRectified, TypeMilestoneCompleted, TypeInspectionCompleted, TypeWagesPaid,
+		TypeAcceptancePassed, TypeFundsDisbursed, TypeChangeOrderApproved, TypeRainfallWarning, TypeTyphoonAdvisory,
+	}
+	if len(order) != len(Types()) {
+		t.Fatalf("the order lists %d of %d types", len(order), len(Types()))
+	}
+	p := NewProject("NS-2026-0142", pack())
+	var effs []Effects
+	for _, typ := range order {
+		b, err := os.ReadFile(filepath.Join("testdata", "events", typ+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eff, err := Apply(p, e, pack())
+		if err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		effs = append(effs, eff)
+	}
+	h := p.Hazards["HZ-0142-017"]
+	if p.Applied != int64(len(order)) || !p.Registered || h.Status != StatusOpen || h.Reopened != 1 || h.Notice != "NS-2026-0142/HZ-0142-017/notice-2" {
+		t.Fatalf("applied %d, hazard %+v", p.Applied, h)
+	}
+	if m := p.milestone("M1-foundation"); m.Accepted.IsZero() || m.DisbursedCNY != 172_400_000 {
+		t.Fatalf("M1 %+v", m)
+	}
+	if p.Weather.Typhoon != "Wutip" || p.Weather.TyphoonSite != "NS-2026-0142-S1" || len(p.Audit) != 5 || VerifyChain(p.ID, p.Audit) != nil {
+		t.Fatalf("weather %+v, audit %d", p.Weather, len(p.Audit))
+	}
+	if n := p.OpenAlarms(); n != len(p.View().Alarms) || n == 0 {
+		t.Fatalf("open alarms %d, view %d", n, len(p.View().Alarms))
+	}
+	twinJSON(t, p)
+}
+
+func TestApplyInspectionWithoutHazard(t *testing.T) {
+	p := siteTwin(t)
+	before := p.Hazards
+	eff := applyOne(t, p, mkEvent("insp-routine", TypeInspectionCompleted, "2026-06-12T02:00:00Z", testSite, &InspectionCompleted{Inspection: "IN-9", Result: "pass", Findings: 0}))
+	if len(eff.Alerts)+len(eff.Audit)+len(eff.Outbound) != 0 || len(before) != 0 || p.Applied != 4 {
+		t.Fatalf("a routine inspection had effects %+v", eff)
+	}
+}
+
+func TestValidationErrorText(t *testing.T) {
+	_, err := decodeData(TypeProgressReported, `{"milestone":"M1","percent_complete":120}`)
+	if err == nil || err.Error() != "data.percent_complete: must be between 0 and 100" {
+		t.Fatalf("error text %q", err)
+	}
 }

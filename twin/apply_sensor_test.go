@@ -366,6 +366,14 @@ func TestApplyDuplicateReadings(t *testing.T) {
 			t.Fatalf("S2 holds %d readings, want 10", n)
 		}
 	})
+	t.Run("progress report twice", func(t *testing.T) {
+		p := siteTwin(t)
+		e := progress("2026-06-12T10:00:00Z", "M1", 40)
+		mustApply(t, p, e, progress("2026-06-12T10:05:00Z", "M1", 45))
+		if eff := applyOne(t, p, e); !eff.Duplicate || p.milestone("M1").Percent != 45 {
+			t.Fatalf("retried progress report: %+v, M1 at %v%%", eff, p.milestone("M1").Percent)
+		}
+	})
 	t.Run("expired retry is not counted", func(t *testing.T) {
 		p := siteTwin(t)
 		e := reading("2026-06-12T10:00:00Z", SensorPM10, 100, "µg/m³", "")

@@ -256,6 +256,9 @@ func (d *PlanBaselined) validate(v *validator) {
 		return
 	}
 	for i, m := range d.Milestones {
+		if len(m.DependsOn) == 0 {
+			d.Milestones[i].DependsOn = nil // [] and none are the same plan, and encode alike
+		}
 		for j, dep := range m.DependsOn {
 			if _, ok := index[dep]; !ok || dep == m.ID {
 				v.fail(fmt.Sprintf("data.milestones[%d].depends_on[%d]", i, j), fmt.Sprintf("%q is not another milestone of this plan", dep))
