@@ -727,7 +727,7 @@ func (a *applier) evaluateWages() {
 		last = p.Info.PlannedStart
 	}
 	f.ArrearsDays = 0
-	if last.IsZero() || !p.Clock.After(last) || p.Schedule.EV >= 1 {
+	if last.IsZero() || !p.Clock.After(last) || p.workDone() {
 		a.setAlarm(p.Alarms, "", "wages", nil, "", LevelOK, 0, 0, "d", "")
 		f.ArrearsEpisode = false
 		return
@@ -750,6 +750,23 @@ func (a *applier) evaluateWages() {
 	}
 	a.setAlarm(p.Alarms, "", "wages", nil, "", lvl, math.Max(overdue, 0), th, "d",
 		fmt.Sprintf("wage arrears %s (%s)", days(math.Max(overdue, 0)), since))
+}
+
+// workDone reports whether every milestone of the baseline is complete (no
+// more wages fall due). EV alone cannot tell: the budget shares of a plan
+// may sum to 1 within 0.01.
+func (p *ProjectTwin) workDone() bool {
+	n := 0
+	for _, m := range p.Milestones {
+		if !m.Baselined {
+			continue
+		}
+		if m.Percent < 100 {
+			return false
+		}
+		n++
+	}
+	return n > 0
 }
 
 func (a *applier) evaluateHazard(h *Hazard) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -260,6 +261,16 @@ func TestApplyWages(t *testing.T) {
 	t.Run("no wages due once the work is complete", func(t *testing.T) {
 		p := projectTwin(t)
 		mustApply(t, p, planned("2026-02-26T01:00:00Z", ms("A", 10, 1)), completed("2026-03-20T01:00:00Z", "A"), tick("2026-06-12T16:00:00Z"))
+		if projectAlarm(p, "wages") != LevelOK {
+			t.Fatalf("wages alarm after completion: %+v", p.Alarms["wages"])
+		}
+	})
+	t.Run("no wages due once the work is complete, shares summing to 0.999", func(t *testing.T) {
+		// The plan's shares may sum to 1 within 0.01: EV then ends below 1.
+		p := projectTwin(t)
+		mustApply(t, p, planned("2026-02-26T01:00:00Z", ms("A", 10, 0.333), ms("B", 10, 0.333), ms("C", 10, 0.333)),
+			completed("2026-03-20T01:00:00Z", "A"), completed("2026-03-20T02:00:00Z", "B"), completed("2026-03-20T03:00:00Z", "C"),
+			tick("2026-06-12T16:00:00Z"))
 		if projectAlarm(p, "wages") != LevelOK {
 			t.Fatalf("wages alarm after completion: %+v", p.Alarms["wages"])
 		}
@@ -708,7 +719,7 @@ func TestApplyCityWideEvents(t *testing.T) {
 	p2 := NewProject("P2", pack())
 	for _, p := range []*ProjectTwin{p1, p2} {
 		eff := applyOne(t, p, e)
-		if len(eff.Alerts) == 0 || eff.Alerts[0].Project != p.ID || eff.Alerts[0].ID != p.ID+"#"+itoa(p.AlertSeq-int64(len(eff.Alerts))+1) {
+		if len(eff.Alerts) == 0 || eff.Alerts[0].Project != p.ID || eff.Alerts[0].ID != p.ID+"#"+strconv.FormatInt(p.AlertSeq-int64(len(eff.Alerts))+1, 10) {
 			t.Fatalf("%s: alerts %+v", p.ID, eff.Alerts)
 		}
 		if again := applyOne(t, p, e); !again.Duplicate {
@@ -718,19 +729,6 @@ func TestApplyCityWideEvents(t *testing.T) {
 	if p2.Health != Red || p2.Registered {
 		t.Fatalf("P2 %s registered %v", p2.Health, p2.Registered)
 	}
-}
-
-func itoa(n int64) string { return strings.TrimSpace(strings.Repeat(" ", 0) + formatInt(n)) }
-
-func formatInt(n int64) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
 }
 
 // TestApplyExamples applies the README's example of every event type

@@ -7,14 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
-
-// at2026 formats a time of the scenario.
-func at2026(s string) string { return ts(s).Format(time.RFC3339) }
 
 // every returns the times from from (inclusive) to to (exclusive), step
 // apart, as RFC 3339 strings.
@@ -206,7 +204,7 @@ func firstDiff(want, got []byte) string {
 			g = gl[i]
 		}
 		if !bytes.Equal(w, g) {
-			return "line " + formatInt(int64(i+1)) + ":\n  want: " + string(w) + "\n  got:  " + string(g)
+			return "line " + strconv.Itoa(i+1) + ":\n  want: " + string(w) + "\n  got:  " + string(g)
 		}
 	}
 	return ""

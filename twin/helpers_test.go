@@ -1,7 +1,6 @@
 package twin
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -198,16 +197,6 @@ func hasReason(reasons []string, want string) bool {
 		}
 	}
 	return false
-}
-
-// compactJSON strips insignificant white space, for comparing JSON texts.
-func compactJSON(t *testing.T, b []byte) string {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, b); err != nil {
-		t.Fatalf("compact: %v", err)
-	}
-	return buf.String()
 }
 
 // More builders, for the project events.
