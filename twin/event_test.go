@@ -215,6 +215,9 @@ func TestDecodeData(t *testing.T) {
 		{"plan share 1.5", TypePlanBaselined, `{"milestones":[` + strings.Replace(m1, `0.4`, `1.5`, 1) + `]}`, "data.milestones[0].budget_share"},
 		{"plan unknown dependency", TypePlanBaselined, `{"milestones":[` + m1 + `,` + strings.Replace(m2, `["M1"]`, `["M9"]`, 1) + `]}`, "data.milestones[1].depends_on[0]"},
 		{"plan self dependency", TypePlanBaselined, `{"milestones":[` + m1 + `,` + strings.Replace(m2, `["M1"]`, `["M1","M2"]`, 1) + `]}`, "data.milestones[1].depends_on[1]"},
+		{"plan shares 0.33 x 3 sum to 1 within 0.01", TypePlanBaselined, `{"milestones":[` + strings.Replace(m1, `0.4`, `0.33`, 1) + `,` + strings.Replace(m2, `0.6`, `0.33`, 1) + `,` +
+			strings.NewReplacer(`"M1"`, `"M3"`, `0.4`, `0.33`).Replace(m1) + `]}`, ""},
+		{"plan shares sum to 0.98", TypePlanBaselined, `{"milestones":[` + strings.Replace(m1, `0.4`, `0.38`, 1) + `,` + m2 + `]}`, "data.milestones"},
 		{"plan shares sum to 0.9", TypePlanBaselined, `{"milestones":[` + strings.Replace(m1, `0.4`, `0.3`, 1) + `,` + m2 + `]}`, "data.milestones"},
 		{"plan dependency cycle", TypePlanBaselined, `{"milestones":[` + strings.Replace(m1, `"budget_share"`, `"depends_on":["M2"],"budget_share"`, 1) + `,` + m2 + `]}`, "data.milestones"},
 		{"plan milestones an object", TypePlanBaselined, `{"milestones":{"id":"M1"}}`, "data.milestones"},
