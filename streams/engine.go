@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sitetwin/sitetwin/twin"
@@ -66,6 +67,8 @@ type Engine struct {
 	workers map[int32]*worker // touched only by the polling goroutine and the group callbacks it runs
 
 	produceErr atomic.Pointer[error] // first produce error since the last checkpoint
+	fatal      atomic.Pointer[error] // the error that stops Run
+	stop       context.CancelFunc    // ends the poll loop
 	brokerOK   atomic.Bool
 	lastErr    atomic.Pointer[string]
 	ready      chan struct{}
@@ -117,6 +120,9 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("engine metrics: %w", err)
+	}
+	for _, topic := range cfg.Topics.Inputs() {
+		m.applied.WithLabelValues(topic)
 	}
 	e := &Engine{
 		cfg: cfg, log: cfg.Logger, metrics: m, store: cfg.Store,
@@ -175,7 +181,10 @@ func (e *Engine) Health() error {
 // Run consumes until ctx ends, then writes a last checkpoint, leaves the
 // group and returns nil. It returns an error only if it cannot start.
 func (e *Engine) Run(ctx context.Context) error {
-	boot, err := kgo.NewClient(kgo.SeedBrokers(e.cfg.Brokers...), kgo.ClientID(e.cfg.ClientID))
+	// The admin client looks up topics it may just have created: keep its
+	// metadata cache short-lived.
+	boot, err := kgo.NewClient(kgo.SeedBrokers(e.cfg.Brokers...), kgo.ClientID(e.cfg.ClientID),
+		kgo.MetadataMinAge(100*time.Millisecond))
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
@@ -216,6 +225,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	probeDone := make(chan struct{})
 	go func() { defer close(probeDone); e.probe(probeCtx) }()
 
+	ctx, e.stop = context.WithCancel(ctx)
+	defer e.stop()
 	e.loop(ctx)
 
 	// Graceful stop: write what changed, commit, leave.
@@ -228,6 +239,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	for p, w := range e.workers {
 		w.stop()
 		delete(e.workers, p)
+	}
+	if err := e.fatal.Load(); err != nil {
+		return *err
 	}
 	return nil
 }
@@ -437,12 +451,11 @@ func (e *Engine) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[str
 	for _, p := range fresh {
 		restored[p] = newWorker(e, p)
 	}
-	n, err := e.restore(ctx, restored)
+	n, err := e.restoreRetrying(ctx, restored)
 	if err != nil {
-		// Without its state a partition's twins would be wrong; leave the
-		// group so another member (or a restart) takes it.
-		e.log.Error("restore failed; leaving the group", "partitions", fresh, "err", err)
-		go e.client.LeaveGroup()
+		// Without its state a partition's twins would be wrong: stop the
+		// engine with the error rather than run without them.
+		e.fail(fmt.Errorf("restore partitions %v from %s: %w", fresh, e.cfg.Topics.State(), err))
 		return
 	}
 	var views []*twin.ProjectView
@@ -500,6 +513,37 @@ func (e *Engine) dropWorkers(parts []int32) {
 		e.mu.Unlock()
 	}
 	e.metrics.partitions.Set(float64(len(e.workers)))
+}
+
+// restoreRetrying restores, retrying for a while when the changelog's
+// offsets are not known yet (a topic just created) or the broker does not
+// answer. A snapshot that does not decode is not retried.
+func (e *Engine) restoreRetrying(ctx context.Context, workers map[int32]*worker) (int, error) {
+	var err error
+	for attempt := range 50 {
+		var n int
+		n, err = e.restore(ctx, workers)
+		if err == nil || errors.Is(err, errBadSnapshot) || ctx.Err() != nil {
+			return n, err
+		}
+		for _, w := range workers {
+			clear(w.twins)
+		}
+		e.log.Warn("restore: retrying", "attempt", attempt+1, "err", err)
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return 0, err
+}
+
+// fail records an error that stops the engine; Run returns the first one.
+func (e *Engine) fail(err error) {
+	e.log.Error("engine stopping", "err", err)
+	e.fatal.CompareAndSwap(nil, &err)
+	e.stop()
 }
 
 // restore reads the changelog partitions of the given workers from the
@@ -617,7 +661,7 @@ func (e *Engine) updateLag(ctx context.Context) error {
 		return err
 	}
 	committed, err := e.adm.FetchOffsets(ctx, e.cfg.Group)
-	if err != nil {
+	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
 		return err
 	}
 	e.mu.Lock()

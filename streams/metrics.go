@@ -72,6 +72,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sitetwin_twins_restored_total", Help: "Twins restored from the changelog on partition assignment.",
 		}),
 	}
+	// every label value from the start, so that dashboards see zeros
+	for _, reason := range []string{"malformed", "invalid", "rejected", "wrong_topic"} {
+		m.deadLettered.WithLabelValues(reason)
+	}
+	for _, change := range []string{"raised", "escalated", "eased", "cleared"} {
+		m.alerts.WithLabelValues(change)
+	}
 	for _, c := range []prometheus.Collector{m.applied, m.deadLettered, m.duplicates, m.forwarded, m.late, m.alerts,
 		m.produceErrs, m.lag, m.twins, m.openAlarms, m.partitions, m.brokerUp, m.batchSeconds, m.checkpoints, m.restored} {
 		if err := reg.Register(c); err != nil {

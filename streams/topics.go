@@ -97,8 +97,13 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, t Topics, o TopicOption
 	if err != nil {
 		return 0, fmt.Errorf("list topics: %w", err)
 	}
+	// partition count of every topic: from the listing for those that
+	// exist, from the creation response for the others (a listing right
+	// after creation may come from the client's metadata cache)
+	counts := map[int]string{}
 	for _, name := range all {
 		if d, ok := details[name]; ok && d.Err == nil {
+			counts[len(d.Partitions)] = name
 			continue
 		}
 		cfg := map[string]*string{}
@@ -109,24 +114,26 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, t Topics, o TopicOption
 			cfg["retention.ms"] = kadm.StringPtr(strconv.FormatInt(o.InputRetentionMS, 10))
 		}
 		resp, err := adm.CreateTopic(ctx, o.Partitions, -1, cfg, name)
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		if err == nil {
+			err = resp.Err
+		}
+		switch {
+		case err == nil:
+			counts[int(resp.NumPartitions)] = name
+		case errors.Is(err, kerr.TopicAlreadyExists):
+			// created meanwhile by someone else: ask again below
+			fresh, lerr := adm.ListTopics(ctx, name)
+			if lerr != nil {
+				return 0, fmt.Errorf("list topic %s: %w", name, lerr)
+			}
+			d, ok := fresh[name]
+			if !ok || d.Err != nil || len(d.Partitions) == 0 {
+				return 0, fmt.Errorf("topic %s exists but its partitions are not known yet", name)
+			}
+			counts[len(d.Partitions)] = name
+		default:
 			return 0, fmt.Errorf("create topic %s: %w", name, err)
 		}
-		if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
-			return 0, fmt.Errorf("create topic %s: %w", name, resp.Err)
-		}
-	}
-	details, err = adm.ListTopics(ctx, all...)
-	if err != nil {
-		return 0, fmt.Errorf("list topics: %w", err)
-	}
-	counts := map[int]string{}
-	for _, name := range all {
-		d, ok := details[name]
-		if !ok || d.Err != nil {
-			return 0, fmt.Errorf("topic %s is missing after creation", name)
-		}
-		counts[len(d.Partitions)] = name
 	}
 	if len(counts) != 1 {
 		var desc []string

@@ -292,13 +292,17 @@ func (w *worker) stateRecord(key string, value []byte) *kgo.Record {
 	}
 }
 
+// errBadSnapshot is wrapped by restore when a changelog record does not
+// decode: retrying cannot help.
+var errBadSnapshot = errors.New("bad twin snapshot")
+
 // restore loads one twin-state record; a record with no value deletes.
 func (w *worker) restore(r *kgo.Record) error {
 	key := string(r.Key)
 	if key == cityKey {
 		var c cityState
 		if err := json.Unmarshal(r.Value, &c); err != nil {
-			return fmt.Errorf("restore city state of partition %d: %w", w.partition, err)
+			return fmt.Errorf("%w: city state of partition %d at %s: %v", errBadSnapshot, w.partition, source(r), err)
 		}
 		if c.Events == nil {
 			c.Events = map[string]json.RawMessage{}
@@ -312,7 +316,7 @@ func (w *worker) restore(r *kgo.Record) error {
 	}
 	var p twin.ProjectTwin
 	if err := json.Unmarshal(r.Value, &p); err != nil {
-		return fmt.Errorf("restore twin %s from %s: %w", key, source(r), err)
+		return fmt.Errorf("%w: twin %s at %s: %v", errBadSnapshot, key, source(r), err)
 	}
 	w.twins[key] = &p
 	return nil

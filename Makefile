@@ -1,0 +1,23 @@
+# sitetwin: `make test` installs what the tests need and runs them all.
+GO ?= go
+
+.PHONY: test deps build vet fmt bench
+
+test: deps
+	$(GO) test -race -timeout 9m ./...
+
+# kcat is the outside Kafka client of the end-to-end tests. Without it those
+# tests skip (and fail under CI=true).
+deps:
+	@command -v kcat >/dev/null 2>&1 || { \
+		echo "installing kcat (Debian package kcat)"; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null \
+		|| echo "could not install kcat: tests that need it will skip (or fail under CI=true)"; }
+
+build:
+	$(GO) build -o sitetwin ./cmd/sitetwin
+
+vet:
+	gofmt -l . | tee /dev/stderr | (! read)
+	$(GO) vet ./...

@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sitetwin/sitetwin/citysim"
+	"github.com/sitetwin/sitetwin/dashboard"
+	"github.com/sitetwin/sitetwin/streams"
+	"github.com/sitetwin/sitetwin/twin"
+)
+
+// runConfig is what `sitetwin run` is told by its flags and environment.
+type runConfig struct {
+	HTTP        string
+	KafkaListen string
+	Brokers     []string // empty: run the embedded broker
+	DataDir     string
+	Projects    int
+	Rate        float64
+	Seed        int64
+	Partitions  int
+	RulesFile   string
+	Group       string
+	LogLevel    string
+	LogFormat   string
+	StatsEvery  time.Duration
+	Checkpoint  time.Duration
+}
+
+func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, error) {
+	var c runConfig
+	var brokers string
+	fs := flagSet("run", "[flags]", stderr)
+	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "HTTP API and page address")
+	fs.StringVar(&c.KafkaListen, "kafka-listen", "127.0.0.1:9092", "address of the embedded Kafka-protocol broker")
+	fs.StringVar(&brokers, "brokers", "", "comma-separated Kafka brokers to use instead of the embedded broker")
+	fs.StringVar(&c.DataDir, "data-dir", "./sitetwin-data", "where the embedded broker keeps its data (empty: in memory)")
+	fs.IntVar(&c.Projects, "projects", 300, "projects in the simulated city (0: no simulation)")
+	fs.Float64Var(&c.Rate, "rate", 100, "simulated live events per second (0: none after the initial registration)")
+	fs.Int64Var(&c.Seed, "seed", 1, "seed of the simulated city")
+	fs.IntVar(&c.Partitions, "partitions", 6, "partitions of topics sitetwin creates")
+	fs.StringVar(&c.RulesFile, "rules", "", "rule pack file (JSON); default the built-in Shenzhen pack (see `sitetwin rules`)")
+	fs.StringVar(&c.Group, "group", "sitetwin", "Kafka consumer group of the engine")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	fs.DurationVar(&c.StatsEvery, "stats-every", 5*time.Second, "how often to log a stats line (0: never)")
+	fs.DurationVar(&c.Checkpoint, "checkpoint-every", time.Second, "how often changed twins are checkpointed and offsets committed")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return c, err
+	}
+	if len(pos) > 0 {
+		return c, fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
+	}
+	if err := applyEnv(fs, getenv); err != nil {
+		return c, err
+	}
+	for _, b := range strings.Split(brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			c.Brokers = append(c.Brokers, b)
+		}
+	}
+	switch {
+	case c.Projects < 0 || c.Projects > 100000:
+		return c, fmt.Errorf("%w: --projects must be from 0 to 100000", errUsage)
+	case c.Rate < 0:
+		return c, fmt.Errorf("%w: --rate must not be negative", errUsage)
+	case c.Partitions < 1 || c.Partitions > 1000:
+		return c, fmt.Errorf("%w: --partitions must be from 1 to 1000", errUsage)
+	case c.Checkpoint <= 0:
+		return c, fmt.Errorf("%w: --checkpoint-every must be positive", errUsage)
+	}
+	return c, nil
+}
+
+func runCmd(ctx context.Context, args []string, _, stderr io.Writer, getenv env) error {
+	cfg, err := parseRunFlags(args, stderr, getenv)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	a, err := startApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return a.Wait()
+}
+
+func loadRules(file string) (*twin.Rules, error) {
+	if file == "" {
+		return twin.DefaultRules(), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read rule pack: %w", err)
+	}
+	return twin.ParseRules(b)
+}
+
+// app is a running `sitetwin run`.
+type app struct {
+	HTTPAddr  string // where the HTTP API listens
+	KafkaAddr string // the brokers the engine uses
+	Engine    *streams.Engine
+	log       *slog.Logger
+	broker    *streams.Broker
+	group     *errgroup.Group
+	cancel    context.CancelFunc
+}
+
+// startApp starts the broker (unless brokers are given), the engine, the
+// HTTP API, the simulated city and the stats line. It returns once they
+// listen; Wait returns when ctx ends and everything has stopped.
+func startApp(ctx context.Context, cfg runConfig, log *slog.Logger) (a *app, err error) {
+	rules, err := loadRules(cfg.RulesFile)
+	if err != nil {
+		return nil, err
+	}
+	a = &app{log: log}
+	defer func() {
+		if err != nil && a.broker != nil {
+			a.broker.Close()
+		}
+	}()
+	brokers := cfg.Brokers
+	if len(brokers) == 0 {
+		if cfg.DataDir != "" {
+			if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+				return nil, fmt.Errorf("data dir: %w", err)
+			}
+		}
+		b, err := streams.NewBroker(streams.BrokerConfig{Listen: cfg.KafkaListen, DataDir: cfg.DataDir, Partitions: cfg.Partitions, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		a.broker = b
+		brokers = []string{b.Addr()}
+		log.Info("kafka broker listening", "addr", b.Addr(), "data_dir", cfg.DataDir)
+	} else {
+		log.Info("using Kafka cluster", "brokers", strings.Join(brokers, ","))
+	}
+	a.KafkaAddr = strings.Join(brokers, ",")
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	eng, err := streams.NewEngine(streams.EngineConfig{
+		Brokers: brokers, Group: cfg.Group, Rules: rules, Registerer: reg, Logger: log,
+		CheckpointInterval: cfg.Checkpoint,
+		TopicOptions:       streams.TopicOptions{Partitions: int32(cfg.Partitions)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.Engine = eng
+
+	api, err := dashboard.New(dashboard.Config{
+		Source: eng.Store(), Health: eng.Health, Logger: log,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+	})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("http listen %s: address in use (another sitetwin running? use --http)", cfg.HTTP)
+		}
+		return nil, fmt.Errorf("http listen %s: %w", cfg.HTTP, err)
+	}
+	a.HTTPAddr = ln.Addr().String()
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("http api listening", "url", "http://"+a.HTTPAddr+"/")
+
+	ctx, a.cancel = context.WithCancel(ctx)
+	g, gctx := errgroup.WithContext(ctx)
+	a.group = g
+	g.Go(func() error { return eng.Run(gctx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	if cfg.Projects > 0 {
+		g.Go(func() error {
+			return simulate(gctx, cfg, brokers, eng, log)
+		})
+	}
+	if cfg.StatsEvery > 0 {
+		g.Go(func() error { statsLoop(gctx, eng, cfg.StatsEvery, log); return nil })
+	}
+	return a, nil
+}
+
+// Wait waits until the app has stopped; the broker closes last, after the
+// engine's final checkpoint.
+func (a *app) Wait() error {
+	err := a.group.Wait()
+	a.cancel()
+	if a.broker != nil {
+		a.broker.Close()
+	}
+	a.log.Info("stopped")
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// simulate produces the simulated city: its registration and history at
+// once, then live events paced at the configured rate.
+func simulate(ctx context.Context, cfg runConfig, brokers []string, eng *streams.Engine, log *slog.Logger) error {
+	city, err := citysim.New(citysim.Config{Projects: cfg.Projects, Seed: cfg.Seed, Start: time.Now().UTC(), Rate: cfg.Rate})
+	if err != nil {
+		return err
+	}
+	pub, err := streams.NewPublisher(brokers, streams.DefaultTopics(), "sitetwin-citysim")
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	select {
+	case <-eng.Ready():
+	case <-ctx.Done():
+		return nil
+	}
+	boot := city.Bootstrap()
+	if err := pub.Publish(ctx, boot...); err != nil {
+		return err
+	}
+	if err := pub.Flush(ctx); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("simulated city: %w", err)
+	}
+	log.Info("simulated city registered", "projects", cfg.Projects, "events", len(boot), "seed", cfg.Seed, "rate", cfg.Rate)
+	if cfg.Rate <= 0 {
+		<-ctx.Done()
+		return nil
+	}
+	start := time.Now()
+	var sent int64
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	lastFlush := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-tick.C:
+			due := int64(now.Sub(start).Seconds() * cfg.Rate)
+			for ; sent < due; sent++ {
+				if err := pub.Publish(ctx, city.Next()); err != nil {
+					return err
+				}
+			}
+			if now.Sub(lastFlush) >= time.Second {
+				if err := pub.Flush(ctx); err != nil && ctx.Err() == nil {
+					log.Warn("simulated city: produce failed; retrying", "err", err)
+				}
+				lastFlush = now
+			}
+		}
+	}
+}
+
+// statsLoop logs a stats line every interval.
+func statsLoop(ctx context.Context, eng *streams.Engine, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	last, lastAt := eng.Stats(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s := eng.Stats()
+			rate := float64(s.Events-last.Events) / now.Sub(lastAt).Seconds()
+			log.Info("stats", "events_per_s", fmt.Sprintf("%.0f", rate), "twins", s.Twins, "open_alerts", s.OpenAlarms,
+				"dead_letters", s.DeadLetters, "consumer_lag", s.Lag, "broker_ok", s.BrokerOK)
+			last, lastAt = s, now
+		}
+	}
+}
