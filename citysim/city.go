@@ -43,6 +43,7 @@ type ConfigError struct {
 	Rule  string // what the field must be
 }
 
+// Error says which field is wrong and what it must be.
 func (e *ConfigError) Error() string { return "citysim: " + e.Field + " " + e.Rule }
 
 // City is a simulated district: the projects generated from a Config, their

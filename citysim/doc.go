@@ -8,8 +8,11 @@
 // run behind plan, which contractors are careless, which foundation pit is
 // moving, when dust spikes and night-time noisy work happen. Prediction
 // models are trained on its output, so every random process is documented
-// where it is drawn (see incidents.go and script.go), with its rate and
-// magnitude.
+// where it is drawn, with its rate and magnitude: the projects' history and
+// its continuation in script.go, weather and incidents in live.go, sensor
+// values in sensors.go, and the facts they rest on (district centres,
+// climate normals, warning criteria) in facts.go. Projects returns the
+// hidden truth of each project (Truth, Pit.Trending).
 //
 // Main types: Config, City (New, Bootstrap, Next, Projects) and the Project
 // description that Projects returns.

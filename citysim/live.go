@@ -183,7 +183,12 @@ func (c *City) nextInspection(p *project, k int, prev time.Time) time.Time {
 // stream), rounded to the millisecond, so they never decrease. A scripted
 // item whose time has come is sent first; otherwise 90% of events are
 // sensor readings and 10% progress reports. Live events carry ids of the
-// form "sim-<seed>-live-<Start unix>-<n>", unique across restarts.
+// form "sim-<seed>-live-<Start unix>-<n>", unique across restarts; scripted
+// items keep their Start-independent ids (see Bootstrap).
+//
+// Scripted items come at about 0.3 a day per project (inspections,
+// hazards, payments, milestones); a Rate far below that (0.001/s for 300
+// projects) delays them, since each takes the time of the next event.
 func (c *City) Next() *twin.Event {
 	if c.cfg.Rate == 0 {
 		return nil
@@ -349,12 +354,14 @@ func (c *City) advanceSites(sp *siteProc, t time.Time) {
 
 // rainProc is the city's rain: episodes follow each other as a renewal
 // process (the gap after an episode is exponential with a mean of 1 / the
-// month's episodes per day); an episode lasts 1-6 hours with an intensity
-// drawn from an exponential distribution whose mean makes the month's
-// normal rainfall (capped at 60 mm/h), scaled per site by 0.7-1.3. A heavy
-// episode raises a city-wide rainstorm warning (Shenzhen criteria, see
-// facts.go) 30 minutes after it starts, valid until an hour after it ends,
-// and cancelled then.
+// month's episodes per day). An episode is a convective burst (30% from
+// April to September, 10% otherwise: 1-3 hours) or stratiform rain (2-8
+// hours); intensities are exponential, a burst's mean 4 times the
+// stratiform mean, which is set so the month gets its normal rainfall
+// (capped at 80 mm/h); each site gets 0.7-1.3 times the city's intensity.
+// An episode heavy enough for a signal (Shenzhen criteria, see facts.go)
+// raises a city-wide rainstorm warning 30 minutes after it starts, valid
+// until an hour after it ends, and cancelled then.
 type rainProc struct {
 	next time.Time
 	eps  []episode // recent episodes, oldest first
@@ -373,12 +380,22 @@ func (c *City) advanceRain(t time.Time) {
 	for !rp.next.After(t) {
 		from := rp.next
 		mon := from.In(cst).Month() - 1
-		dur := time.Duration(uni(l.rng, 1, 6) * float64(time.Hour))
-		mean := climateRain[mon] / (30 * rainEpisodes[mon] * 3.5)
-		ep := episode{from: from, to: from.Add(dur), mmph: round(min(60, l.rng.ExpFloat64()*mean), 2)}
+		conv := 0.1
+		if mon >= 3 && mon <= 8 {
+			conv = 0.3
+		}
+		// mean rain per episode, mm: the month's total over its episodes,
+		// counting the time episodes take from the gaps between them
+		meanHours := conv*2 + (1-conv)*5
+		perEpisode := climateRain[mon] / 30 * (1/rainEpisodes[mon] + meanHours/24)
+		stratiform := perEpisode / (conv*2*4 + (1-conv)*5)
+		dur, mean := uni(l.rng, 2, 8), stratiform
+		if l.rng.Float64() < conv {
+			dur, mean = uni(l.rng, 1, 3), 4*stratiform
+		}
+		ep := episode{from: from, to: from.Add(time.Duration(dur * float64(time.Hour))), mmph: round(min(80, l.rng.ExpFloat64()*mean), 2)}
 		rp.eps = append(rp.eps, ep)
-		h := dur.Hours()
-		a3, a6 := ep.mmph*min(h, 3), ep.mmph*min(h, 6)
+		a3, a6 := ep.mmph*min(dur, 3), ep.mmph*min(dur, 6)
 		level := -1
 		switch {
 		case a3 >= rainRed3h:
