@@ -281,7 +281,6 @@ func (a *applier) apply() {
 			Deadline: d.Deadline.End(loc).UTC(),
 		}
 		p.Hazards[h.ID] = h
-		a.credit(-a.r.Credit.HazardFound[d.Severity], fmt.Sprintf("%s hazard %s found", d.Severity, d.Hazard))
 		a.notice(h)
 	case *HazardRectified:
 		h := p.Hazards[d.Hazard]
@@ -295,9 +294,8 @@ func (a *applier) apply() {
 		if m.Completed.IsZero() {
 			m.Completed, m.Percent = e.Time, 100
 		}
-		if m.Accepted.IsZero() {
+		if m.Accepted.IsZero() || e.Time.Before(m.Accepted) {
 			m.Accepted = e.Time
-			a.credit(a.r.Credit.Acceptance, "milestone "+m.ID+" accepted")
 		}
 		a.eff.Audit = append(a.eff.Audit, p.audit(e, AuditAcceptance, m.ID, 0))
 	case *InspectionCompleted:
@@ -309,9 +307,13 @@ func (a *applier) apply() {
 			a.closeHazard(h)
 			return
 		}
+		// A deadline already passed unrectified stays missed when the
+		// re-inspection sets a new one.
+		if done := h.Rectified; (done.IsZero() || done.After(h.Deadline)) && e.Time.After(h.Deadline) {
+			h.Missed++
+		}
 		h.Status, h.Rectified = StatusOpen, time.Time{}
 		h.Reopened++
-		h.Overdue = false
 		if !d.Deadline.IsZero() {
 			h.Deadline = d.Deadline.End(loc).UTC()
 		}
@@ -381,6 +383,8 @@ func (a *applier) payment(d *Payment) {
 		if e.Time.After(f.LastWagesPaid) {
 			f.LastWagesPaid = e.Time
 		}
+		i, _ := slices.BinarySearchFunc(f.WagePayments, e.Time, time.Time.Compare)
+		f.WagePayments = slices.Insert(f.WagePayments, i, e.Time)
 		a.eff.Audit = append(a.eff.Audit, p.audit(e, AuditWagesPaid, d.Period, d.AmountCNY))
 	case TypeWageAccountDeposited:
 		f.WageDepositedCNY += d.AmountCNY
@@ -409,20 +413,67 @@ func (a *applier) notice(h *Hazard) {
 	})
 }
 
-func (a *applier) credit(delta float64, reason string) {
-	if delta == 0 {
-		return
+// updateCredit derives the credit score from the facts: a deduction per
+// hazard found (by severity) and per hazard not rectified by its deadline,
+// one per wage payment gap longer than the pay cycle (including the current
+// one), a credit per milestone accepted; clamped to 0..initial.
+func (a *applier) updateCredit() {
+	p, r := a.p, a.r
+	var cs []CreditChange
+	for _, id := range sortedKeys(p.Hazards) {
+		h := p.Hazards[id]
+		if d := r.Credit.HazardFound[h.Severity]; d != 0 {
+			cs = append(cs, CreditChange{Time: h.Found, Delta: -d, Reason: fmt.Sprintf("%s hazard %s found", h.Severity, h.ID)})
+		}
+		end := p.Clock
+		switch {
+		case !h.Rectified.IsZero():
+			end = h.Rectified
+		case !h.Closed.IsZero():
+			end = h.Closed
+		}
+		h.Overdue = end.After(h.Deadline)
+		missed := h.Missed
+		if h.Overdue {
+			missed++
+		}
+		if missed > 0 && r.Credit.Overdue != 0 {
+			cs = append(cs, CreditChange{Time: h.Deadline, Delta: -r.Credit.Overdue * float64(missed), Reason: "hazard " + h.ID + " not rectified by its deadline"})
+		}
 	}
-	c := &a.p.Credit
-	before := c.Score
-	c.Score = round6(math.Max(0, math.Min(a.r.Credit.Initial, c.Score+delta)))
-	if c.Score == before {
-		return
+	if r.Credit.WageArrears != 0 {
+		cycle := time.Duration(r.Wages.MaxCycleDays * float64(day))
+		late := func(from, to time.Time) bool {
+			return !from.IsZero() && math.Floor(to.Sub(from).Hours()/24) > r.Wages.MaxCycleDays
+		}
+		prev := p.Info.PlannedStart
+		for _, t := range p.Funds.WagePayments {
+			if late(prev, t) {
+				cs = append(cs, CreditChange{Time: prev.Add(cycle), Delta: -r.Credit.WageArrears, Reason: "wages paid late"})
+			}
+			if prev.IsZero() || t.After(prev) {
+				prev = t
+			}
+		}
+		if !p.workDone() && late(prev, p.Clock) {
+			cs = append(cs, CreditChange{Time: prev.Add(cycle), Delta: -r.Credit.WageArrears, Reason: "wage arrears"})
+		}
 	}
-	c.Changes = append(c.Changes, CreditChange{Time: a.e.Time, Delta: round6(c.Score - before), Reason: reason})
-	if n := len(c.Changes); n > maxCreditChanges {
-		c.Changes = append(c.Changes[:0], c.Changes[n-maxCreditChanges:]...)
+	for _, m := range p.Milestones {
+		if !m.Accepted.IsZero() && r.Credit.Acceptance != 0 {
+			cs = append(cs, CreditChange{Time: m.Accepted, Delta: r.Credit.Acceptance, Reason: "milestone " + m.ID + " accepted"})
+		}
 	}
+	score := r.Credit.Initial
+	for _, c := range cs {
+		score += c.Delta
+	}
+	p.Credit.Score = round6(math.Max(0, math.Min(r.Credit.Initial, score)))
+	slices.SortStableFunc(cs, func(x, y CreditChange) int { return x.Time.Compare(y.Time) })
+	if n := len(cs); n > maxCreditChanges {
+		cs = cs[n-maxCreditChanges:]
+	}
+	p.Credit.Changes = cs
 }
 
 // reading applies a sensor reading to its site.
@@ -496,7 +547,17 @@ func (a *applier) evaluateSite(s *SiteTwin, kind string) {
 
 func (a *applier) evaluateSeries(s *SiteTwin, rule *SensorRule, ser *Series) {
 	at := s.Clock
-	x, ok := ser.Aggregate(rule.Aggregate, at, rule.Window.D(), rule.MinSpan.D())
+	var since time.Time
+	var period *Period
+	if len(rule.Periods) > 0 {
+		if period = a.period(rule, at); period != nil {
+			since = period.startBefore(at, a.r.loc)
+		}
+	}
+	x, ok := ser.AggregateSince(rule.Aggregate, at, rule.Window.D(), rule.MinSpan.D(), since)
+	if !ok && period == nil && len(rule.Periods) > 0 {
+		x, ok = 0, true // outside every period: the alarm clears below
+	}
 	if !ok {
 		return
 	}
@@ -518,7 +579,6 @@ func (a *applier) evaluateSeries(s *SiteTwin, rule *SensorRule, ser *Series) {
 		band = rule.Relative.band(base)
 		levelName = [3]string{"", "warning", "alarm"}
 	default:
-		period := a.period(rule, at)
 		if period == nil {
 			a.setAlarm(s.Alarms, s.ID, key, rule, ser.Equipment, LevelOK, x, math.NaN(), ser.Unit, "")
 			return
@@ -680,7 +740,7 @@ func (a *applier) responsible(rule string) string {
 // evaluateProject evaluates the project rules at the twin's clock.
 func (a *applier) evaluateProject() {
 	p, r := a.p, a.r
-	p.updateSchedule()
+	p.updateSchedule(time.Duration(r.Schedule.StatusMaxAgeDays * float64(day)))
 	alarms := p.Alarms
 
 	// schedule
@@ -711,6 +771,7 @@ func (a *applier) evaluateProject() {
 	}
 
 	// credit
+	a.updateCredit()
 	cur := alarmLevel(alarms, "credit")
 	lvl, th := r.Credit.Band.Next(cur, p.Credit.Score)
 	a.setAlarm(alarms, "", "credit", nil, "", lvl, p.Credit.Score, th, "",
@@ -729,18 +790,11 @@ func (a *applier) evaluateWages() {
 	f.ArrearsDays = 0
 	if last.IsZero() || !p.Clock.After(last) || p.workDone() {
 		a.setAlarm(p.Alarms, "", "wages", nil, "", LevelOK, 0, 0, "d", "")
-		f.ArrearsEpisode = false
 		return
 	}
 	overdue := math.Floor(p.Clock.Sub(last).Hours()/24) - r.Wages.MaxCycleDays
 	if overdue > 0 {
 		f.ArrearsDays = overdue
-		if !f.ArrearsEpisode {
-			f.ArrearsEpisode = true
-			a.credit(-r.Credit.WageArrears, "wage arrears")
-		}
-	} else {
-		f.ArrearsEpisode = false
 	}
 	cur := alarmLevel(p.Alarms, "wages")
 	lvl, th := r.Wages.Band.Next(cur, overdue)
@@ -790,10 +844,6 @@ func (a *applier) evaluateHazard(h *Hazard) {
 			by = " by " + days(overdueDays)
 		}
 		reason = fmt.Sprintf("%s hazard %s (%s) overdue%s (due %s)", h.Severity, h.ID, h.Category, by, dueText(h.Deadline, r.loc))
-		if !h.Overdue {
-			h.Overdue = true
-			a.credit(-r.Credit.Overdue, "hazard "+h.ID+" overdue")
-		}
 	}
 	a.setAlarm(p.Alarms, h.Site, key, nil, "", lvl, overdueDays, 0, "d", reason)
 }

@@ -195,8 +195,14 @@ func TestApplyScheduleAlarm(t *testing.T) {
 		{"SPI(t) 0.81 holds red", progress(at(21), "B", 35), "", "SPI(t) 0.81, held until > 0.92 (4.0 days behind plan)"},
 		// Day 22, B 55%: EV 0.73, ES 21, SPI(t) 0.9545: clears.
 		{"SPI(t) 0.95 clears", progress(at(22), "B", 55), "schedule cleared ok", ""},
-		// Day 25, B 55%: ES 21, SPI(t) 0.84: warn.
-		{"SPI(t) 0.84 warns", tick(at(25)), "schedule raised warn", "SPI(t) 0.84 < 0.90 (4.0 days behind plan)"},
+		// Day 24, no report: the schedule is still measured at the data
+		// date of the last report (day 22), so nothing changes.
+		{"the clock alone does not move the data date", tick(at(24)), "", ""},
+		// Day 25, a report of B still at 55%: ES 21, SPI(t) 0.84: warn.
+		{"SPI(t) 0.84 warns", progress(at(25), "B", 55), "schedule raised warn", "SPI(t) 0.84 < 0.90 (4.0 days behind plan)"},
+		// Day 61, no report for 36 days (> 35): measured at the clock. ES
+		// 21, AT 61: SPI(t) 0.34 is red.
+		{"a stale data date gives way to the clock", tick(at(61)), "schedule escalated stop", "SPI(t) 0.34 < 0.80 (40.0 days behind plan)"},
 	}
 	for _, st := range steps {
 		eff := applyOne(t, p, st.e)
@@ -232,12 +238,13 @@ func TestApplyWages(t *testing.T) {
 		{name: "7 days of arrears is amber, 8 red", events: []*Event{tick("2026-04-07T16:00:00Z"), tick("2026-04-08T16:00:00Z")}, want: LevelStop,
 			alerts: "wages raised warn; wages escalated stop", arrears: 8, credit: 95},
 		{name: "paid monthly", events: []*Event{wagesPaid("2026-03-31T02:00:00Z", 3e6), wagesPaid("2026-04-30T02:00:00Z", 3e6), tick("2026-05-31T02:00:00Z")}, want: LevelOK, credit: 100},
-		{name: "last paid 43 days ago", events: []*Event{wagesPaid("2026-04-30T02:00:00Z", 3e6), tick("2026-06-12T02:00:00Z")}, want: LevelStop,
+		{name: "last paid 43 days ago", events: []*Event{wagesPaid("2026-03-31T02:00:00Z", 3e6), wagesPaid("2026-04-30T02:00:00Z", 3e6), tick("2026-06-12T02:00:00Z")}, want: LevelStop,
 			reason: "wage arrears 12 days (last paid 2026-04-30)", alerts: "wages raised stop", arrears: 12, credit: 95},
 		{name: "paying clears the arrears", events: []*Event{tick("2026-04-12T16:00:00Z"), wagesPaid("2026-04-13T02:00:00Z", 3e6)}, want: LevelOK,
 			alerts: "wages raised stop; wages cleared ok", credit: 95},
 		{name: "one deduction per episode", events: []*Event{tick("2026-04-12T16:00:00Z"), tick("2026-04-20T16:00:00Z"), wagesPaid("2026-04-21T02:00:00Z", 3e6), tick("2026-05-23T02:00:00Z")}, want: LevelWarn,
 			alerts: "wages raised stop; wages cleared ok; wages raised warn", arrears: 8 - 7, credit: 90},
+		{name: "a first payment two months after the start was late", events: []*Event{wagesPaid("2026-04-30T02:00:00Z", 3e6), tick("2026-05-20T02:00:00Z")}, want: LevelOK, credit: 95},
 		{name: "a late wage payment does not move the last payment back", events: []*Event{wagesPaid("2026-04-30T02:00:00Z", 3e6), wagesPaid("2026-03-31T02:00:00Z", 3e6), tick("2026-05-31T02:00:00Z")}, want: LevelOK, credit: 100},
 	}
 	for _, tt := range tests {
@@ -366,7 +373,7 @@ func TestApplyChangeOrders(t *testing.T) {
 
 func TestApplyHazardLoop(t *testing.T) {
 	// A major hazard, due 10 July (local): due at 2026-07-10T16:00Z.
-	p := siteTwin(t)
+	p := paidOnTime(t)
 	mustApply(t, p, wagesPaid("2026-07-01T00:00:00Z", 3e6))
 	steps := []struct {
 		name     string
@@ -458,7 +465,7 @@ func TestApplyHazardLevels(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := siteTwin(t)
+			p := paidOnTime(t)
 			mustApply(t, p, wagesPaid("2026-07-01T00:00:00Z", 3e6))
 			got := keyAlerts(allAlerts(mustApply(t, p, tt.events...)), "hazard@HZ1")
 			if got != tt.alerts {
@@ -554,16 +561,27 @@ func TestApplyRejections(t *testing.T) {
 	})
 }
 
+// paidOnTime is a project whose wages have been paid within every cycle
+// since its planned start (1 March 2026), so its credit starts full.
+func paidOnTime(t *testing.T) *ProjectTwin {
+	t.Helper()
+	p := projectTwin(t)
+	for _, d := range []string{"2026-03-25", "2026-04-24", "2026-05-24", "2026-06-23"} {
+		mustApply(t, p, wagesPaid(d+"T00:00:00Z", 3_860_000))
+	}
+	return p
+}
+
 func TestApplyCreditCappedAtInitial(t *testing.T) {
-	p := siteTwin(t)
+	p := paidOnTime(t)
 	eff := applyOne(t, p, milestoneAccepted("2026-06-05T01:00:00Z", "M1"))
-	if p.Credit.Score != 100 || len(p.Credit.Changes) != 0 || len(eff.Audit) != 1 {
+	if p.Credit.Score != 100 || len(p.Credit.Changes) != 1 || p.Credit.Changes[0].Delta != 0.5 || len(eff.Audit) != 1 {
 		t.Fatalf("credit %+v after an acceptance at full score", p.Credit)
 	}
 }
 
 func TestApplyCreditAndAcceptance(t *testing.T) {
-	p := siteTwin(t)
+	p := paidOnTime(t)
 	mustApply(t, p, wagesPaid("2026-07-01T00:00:00Z", 3e6), planned("2026-02-26T01:00:00Z", ms("A", 100, 0.5), ms("B", 100, 0.5, "A")))
 	var effs []Effects
 	for i, id := range []string{"HZ1", "HZ2", "HZ3", "HZ4"} {

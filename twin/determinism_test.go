@@ -3,6 +3,7 @@ package twin
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 )
 
@@ -89,7 +90,7 @@ func TestRestoreMidStream(t *testing.T) {
 				t.Fatalf("replayed %s produced %+v", e.ID, eff)
 			}
 		}
-		if p.Funds != straight.Funds || len(p.Audit) != len(straight.Audit) {
+		if !reflect.DeepEqual(p.Funds, straight.Funds) || len(p.Audit) != len(straight.Audit) {
 			t.Fatal("replay changed funds or the audit chain")
 		}
 	})

@@ -116,7 +116,7 @@ type ProjectRegistered struct {
 	BudgetCNY     float64 `json:"budget_cny"`
 	PlannedStart  When    `json:"planned_start"`
 	PlannedFinish When    `json:"planned_finish"`
-	Deadline      When    `json:"deadline"`
+	Deadline      When    `json:"deadline,omitzero"`
 	Address       string  `json:"address,omitempty"`
 	PermitNumber  string  `json:"permit_number,omitempty"`
 }
@@ -542,7 +542,7 @@ type InspectionCompleted struct {
 	Inspection string `json:"inspection"`
 	Result     string `json:"result"`
 	Hazard     string `json:"hazard,omitempty"`
-	Deadline   When   `json:"deadline,omitempty"`
+	Deadline   When   `json:"deadline,omitzero"`
 	Findings   int    `json:"findings,omitempty"`
 }
 
@@ -622,7 +622,7 @@ const (
 type RainfallWarning struct {
 	Level      string `json:"level"`
 	Issued     When   `json:"issued"`
-	ValidUntil When   `json:"valid_until,omitempty"`
+	ValidUntil When   `json:"valid_until,omitzero"`
 	District   string `json:"district,omitempty"` // empty: the whole city
 }
 

@@ -45,7 +45,11 @@ type Band struct {
 	Warn  *float64 `json:"warn,omitempty"`
 	Stop  *float64 `json:"stop,omitempty"`
 	Clear *float64 `json:"clear,omitempty"`
-	Below bool     `json:"below,omitempty"` // alarm when the value falls below the thresholds
+	// StopClear, when set, lets a stop ease to a warning once the value is
+	// past it (below it for an "above" rule), before it is past Clear.
+	// Unset, a stop holds until the value is past Clear.
+	StopClear *float64 `json:"stop_clear,omitempty"`
+	Below     bool     `json:"below,omitempty"` // alarm when the value falls below the thresholds
 }
 
 // implied returns the level the value alone reaches, and the threshold of
@@ -88,15 +92,22 @@ func (b *Band) Next(cur Level, x float64) (Level, float64) {
 	if lvl >= cur {
 		return lvl, th
 	}
-	c := b.clear()
-	cleared := x < c
-	if b.Below {
-		cleared = x > c
-	}
-	if cleared {
+	if b.past(x, b.clear()) {
 		return lvl, th
 	}
+	if cur == LevelStop && b.StopClear != nil && b.Warn != nil && b.past(x, *b.StopClear) {
+		return LevelWarn, *b.Warn
+	}
 	return cur, b.threshold(cur)
+}
+
+// past reports whether x is beyond a clearing threshold: below it for an
+// "above" rule, above it for a "below" rule.
+func (b *Band) past(x, c float64) bool {
+	if b.Below {
+		return x > c
+	}
+	return x < c
 }
 
 func (b *Band) threshold(l Level) float64 {
@@ -116,6 +127,18 @@ func (b *Band) check(field string) error {
 	if b.Warn != nil && b.Stop != nil {
 		if !b.Below && *b.Stop < *b.Warn || b.Below && *b.Stop > *b.Warn {
 			return fmt.Errorf("%s: stop must be beyond warn", field)
+		}
+	}
+	if b.StopClear != nil {
+		if b.Warn == nil || b.Stop == nil {
+			return fmt.Errorf("%s: stop_clear needs both warn and stop", field)
+		}
+		lo, hi := b.clear(), *b.Stop
+		if b.Below {
+			lo, hi = hi, lo
+		}
+		if *b.StopClear < lo || *b.StopClear > hi {
+			return fmt.Errorf("%s: stop_clear must lie between clear and stop", field)
 		}
 	}
 	if b.Clear != nil {
@@ -166,6 +189,17 @@ type Period struct {
 	Band Band   `json:"band"`
 
 	from, to int // minutes after local midnight
+}
+
+// startBefore returns when the current occurrence of the period began, for
+// a time t inside it.
+func (p *Period) startBefore(t time.Time, loc *time.Location) time.Time {
+	lt := t.In(loc)
+	start := time.Date(lt.Year(), lt.Month(), lt.Day(), 0, p.from, 0, 0, loc)
+	if start.After(lt) {
+		start = start.AddDate(0, 0, -1)
+	}
+	return start.UTC()
 }
 
 func (p *Period) contains(min int) bool {
@@ -223,8 +257,12 @@ type SeriesSpec struct {
 // ScheduleRule raises an alarm on the earned-schedule SPI(t).
 type ScheduleRule struct {
 	MinElapsedDays float64 `json:"min_elapsed_days"`
-	Band           Band    `json:"band"`
-	Source         string  `json:"source"`
+	// StatusMaxAgeDays: SPI(t) is measured at the latest progress report
+	// (the data date); once the latest report is older than this, at the
+	// clock (no reports means nothing earned).
+	StatusMaxAgeDays float64 `json:"status_max_age_days"`
+	Band             Band    `json:"band"`
+	Source           string  `json:"source"`
 }
 
 // WageRule raises an alarm when wages are not paid within the cycle.
@@ -473,6 +511,9 @@ func (r *Rules) init() error {
 		if err := b.check(name + ".band"); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if r.Schedule.StatusMaxAgeDays <= 0 {
+		bad("schedule.status_max_age_days must be positive")
 	}
 	if r.Wages.MaxCycleDays <= 0 {
 		bad("wages.max_cycle_days must be positive")

@@ -141,22 +141,44 @@ func (p *ProjectTwin) earnedSchedule(ev float64) time.Duration {
 	return p.Schedule.PlannedFinish.Sub(start)
 }
 
-// updateSchedule recomputes the schedule state at the twin's clock.
-func (p *ProjectTwin) updateSchedule() {
+// statusDate is the date the schedule is measured at: the latest progress
+// report or completion (earned value only moves then), or the clock when no
+// report is newer than maxAge (no report is itself news: nothing earned).
+func (p *ProjectTwin) statusDate(maxAge time.Duration) time.Time {
+	var d time.Time
+	for _, m := range p.Milestones {
+		if !m.Baselined {
+			continue
+		}
+		for _, t := range []time.Time{m.ProgressAt, m.Completed} {
+			if t.After(d) {
+				d = t
+			}
+		}
+	}
+	if d.IsZero() || p.Clock.Sub(d) > maxAge {
+		return p.Clock
+	}
+	return d
+}
+
+// updateSchedule recomputes the schedule state at the status date.
+func (p *ProjectTwin) updateSchedule(maxAge time.Duration) {
 	s := &p.Schedule
 	s.EV = round6(p.earnedFraction())
 	s.Known = false
 	s.PV, s.SPI, s.ESDays, s.ATDays, s.SPIt, s.SVtDays = 0, 0, 0, 0, 0, 0
-	if s.PlannedStart.IsZero() || s.PlannedFinish.IsZero() || !p.Clock.After(s.PlannedStart) {
+	s.StatusDate = p.statusDate(maxAge)
+	if s.PlannedStart.IsZero() || s.PlannedFinish.IsZero() || !s.StatusDate.After(s.PlannedStart) {
 		return
 	}
 	s.Known = true
-	s.PV = round6(p.plannedFraction(p.Clock))
+	s.PV = round6(p.plannedFraction(s.StatusDate))
 	if s.PV > 0 {
 		s.SPI = round6(s.EV / s.PV)
 	}
 	es := p.earnedSchedule(s.EV)
-	at := p.Clock.Sub(s.PlannedStart)
+	at := s.StatusDate.Sub(s.PlannedStart)
 	s.ESDays = round6(es.Hours() / 24)
 	s.ATDays = round6(at.Hours() / 24)
 	s.SVtDays = round6(s.ESDays - s.ATDays)

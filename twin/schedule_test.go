@@ -67,14 +67,17 @@ func TestEarnedSchedule(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := projectTwin(t)
 			mustApply(t, p, planned("2026-02-26T01:00:00Z", tt.plan...))
+			// the progress is reported on the measurement day: that is the
+			// status (data) date SPI(t) is measured at
+			at := start.Add(time.Duration(tt.day * float64(day))).Format(time.RFC3339)
+			mustApply(t, p, tick(at))
 			for _, m := range tt.plan {
 				if pct := tt.percents[m.ID]; pct > 0 {
-					mustApply(t, p, progress("2026-02-27T01:00:00Z", m.ID, pct))
+					mustApply(t, p, progress(at, m.ID, pct))
 				}
 			}
-			mustApply(t, p, tick(start.Add(time.Duration(tt.day*float64(day))).Format(time.RFC3339)))
 			got := p.Schedule
-			tt.want.PlannedStart, tt.want.PlannedFinish, tt.want.Known = got.PlannedStart, got.PlannedFinish, true
+			tt.want.PlannedStart, tt.want.PlannedFinish, tt.want.Known, tt.want.StatusDate = got.PlannedStart, got.PlannedFinish, true, ts(at)
 			if !close6(got, tt.want) {
 				t.Fatalf("schedule\n%+v\nwant\n%+v", got, tt.want)
 			}

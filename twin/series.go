@@ -126,10 +126,14 @@ func floorDiv(a, b int64) int64 {
 }
 
 // window returns the buckets of a window of length w ending with the bucket
-// of time t: those whose start is after bucket(t) + bucket - w.
-func (s *Series) window(t time.Time, w time.Duration) []Bucket {
+// of time t: those whose start is after bucket(t) + bucket - w, and, when
+// since is set, not before since.
+func (s *Series) window(t time.Time, w time.Duration, since time.Time) []Bucket {
 	end := floorDiv(t.UnixMilli(), s.BucketMS) * s.BucketMS
 	from := end + s.BucketMS - w.Milliseconds()
+	if !since.IsZero() {
+		from = max(from, since.UnixMilli())
+	}
 	i := len(s.Buckets)
 	for i > 0 && s.Buckets[i-1].Start >= from {
 		i--
@@ -147,6 +151,13 @@ func (s *Series) window(t time.Time, w time.Duration) []Bucket {
 // It reports false when the window holds no readings (or, for a rate, when
 // they span less than minSpan).
 func (s *Series) Aggregate(agg string, t time.Time, w, minSpan time.Duration) (float64, bool) {
+	return s.AggregateSince(agg, t, w, minSpan, time.Time{})
+}
+
+// AggregateSince is Aggregate over the part of the window from since on
+// (the buckets that start at or after it): a rule of one part of the day
+// (night noise) does not judge readings of the part before.
+func (s *Series) AggregateSince(agg string, t time.Time, w, minSpan time.Duration, since time.Time) (float64, bool) {
 	switch agg {
 	case AggLast:
 		if s.Latest.Time.IsZero() {
@@ -159,7 +170,7 @@ func (s *Series) Aggregate(agg string, t time.Time, w, minSpan time.Duration) (f
 		}
 		return math.Abs(s.Latest.Value), true
 	}
-	bs := s.window(t, w)
+	bs := s.window(t, w, since)
 	if len(bs) == 0 {
 		return 0, false
 	}

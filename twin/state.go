@@ -94,22 +94,23 @@ type Schedule struct {
 	SPIt          float64   `json:"spi_t,omitempty"`         // ES / AT
 	SVtDays       float64   `json:"sv_t_days"`               // ES - AT
 	Known         bool      `json:"known"`                   // false until there is a baseline and time has passed
+	StatusDate    time.Time `json:"status_date,omitzero"`    // the data date the figures are measured at
 }
 
 // Funds tracks money on the project.
 type Funds struct {
-	EarnedCNY        float64   `json:"earned_cny"` // budget x earned fraction
-	DisbursedCNY     float64   `json:"disbursed_cny"`
-	WageDepositedCNY float64   `json:"wage_deposited_cny"`
-	WagesPaidCNY     float64   `json:"wages_paid_cny"`
-	WageBalanceCNY   float64   `json:"wage_balance_cny"`
-	LastWagesPaid    time.Time `json:"last_wages_paid,omitzero"`
-	ArrearsDays      float64   `json:"arrears_days"`       // whole days past the pay cycle, at the clock
-	ArrearsEpisode   bool      `json:"arrears_episode"`    // an arrears episode is under way (credit is deducted once per episode)
-	ChangeOrdersCNY  float64   `json:"change_orders_cny"`  // sum of approved budget changes
-	ChangeOrderDays  float64   `json:"change_order_days"`  // sum of approved extensions
-	Payments         int       `json:"payments"`           // payment events applied
-	LastPaymentEvent string    `json:"last_payment_event"` // id of the latest
+	EarnedCNY        float64     `json:"earned_cny"` // budget x earned fraction
+	DisbursedCNY     float64     `json:"disbursed_cny"`
+	WageDepositedCNY float64     `json:"wage_deposited_cny"`
+	WagesPaidCNY     float64     `json:"wages_paid_cny"`
+	WageBalanceCNY   float64     `json:"wage_balance_cny"`
+	LastWagesPaid    time.Time   `json:"last_wages_paid,omitzero"`
+	ArrearsDays      float64     `json:"arrears_days"`            // whole days past the pay cycle, at the clock
+	WagePayments     []time.Time `json:"wage_payments,omitempty"` // event times of wage payments, ascending
+	ChangeOrdersCNY  float64     `json:"change_orders_cny"`       // sum of approved budget changes
+	ChangeOrderDays  float64     `json:"change_order_days"`       // sum of approved extensions
+	Payments         int         `json:"payments"`                // payment events applied
+	LastPaymentEvent string      `json:"last_payment_event"`      // id of the latest
 }
 
 // Hazard states of the rectification loop.
@@ -134,16 +135,20 @@ type Hazard struct {
 	Rectified   time.Time `json:"rectified,omitzero"`
 	Closed      time.Time `json:"closed,omitzero"`
 	Reopened    int       `json:"reopened,omitempty"`
-	Overdue     bool      `json:"overdue"` // credit is deducted once, when it first goes overdue
+	Missed      int       `json:"missed_deadlines,omitempty"` // earlier deadlines passed before a re-inspection failed
+	Overdue     bool      `json:"overdue"`                    // not rectified by its deadline (derived)
 }
 
-// Credit is the contractor's conduct score on this project.
+// Credit is the contractor's conduct score on this project. It is derived
+// from the facts (hazards found, deadlines missed, late wages, milestones
+// accepted), not accumulated event by event, so the same facts give the same
+// score whatever order they arrived in.
 type Credit struct {
 	Score   float64        `json:"score"`
-	Changes []CreditChange `json:"changes,omitempty"` // the latest changes, newest last (at most maxCreditChanges)
+	Changes []CreditChange `json:"changes,omitempty"` // what makes up the score, by time (the latest maxCreditChanges)
 }
 
-// CreditChange is one change of the credit score with its cause.
+// CreditChange is one contribution to the credit score with its cause.
 type CreditChange struct {
 	Time   time.Time `json:"time"`
 	Delta  float64   `json:"delta"`
