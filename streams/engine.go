@@ -67,6 +67,7 @@ type Engine struct {
 	workers map[int32]*worker // touched only by the polling goroutine and the group callbacks it runs
 
 	produceErr atomic.Pointer[error] // first produce error since the last checkpoint
+	outCtx     context.Context       // output records; ends only after the final flush
 	fatal      atomic.Pointer[error] // the error that stops Run
 	stop       context.CancelFunc    // ends the poll loop
 	brokerOK   atomic.Bool
@@ -81,7 +82,7 @@ type Engine struct {
 	dlqLogged atomic.Int64
 
 	counters struct {
-		events, deadLetters atomic.Int64
+		events, deadLetters, produceErrs atomic.Int64
 	}
 }
 
@@ -146,6 +147,8 @@ type Stats struct {
 	OpenAlarms  int
 	Lag         int64
 	BrokerOK    bool
+	// ProduceErrors counts output records the broker refused.
+	ProduceErrors int64
 }
 
 // Stats returns the current counters.
@@ -154,6 +157,7 @@ func (e *Engine) Stats() Stats {
 	return Stats{
 		Events: e.counters.events.Load(), DeadLetters: e.counters.deadLetters.Load(),
 		Twins: twins, OpenAlarms: open, Lag: e.lagValue.Load(), BrokerOK: e.brokerOK.Load(),
+		ProduceErrors: e.counters.produceErrs.Load(),
 	}
 }
 
@@ -220,6 +224,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		return fmt.Errorf("engine: %w", err)
 	}
 	e.client = cl
+	var cancelOut context.CancelFunc
+	e.outCtx, cancelOut = context.WithCancel(context.Background())
+	defer cancelOut()
 
 	probeCtx, stopProbe := context.WithCancel(context.Background())
 	probeDone := make(chan struct{})
@@ -283,7 +290,7 @@ func (e *Engine) loop(ctx context.Context) {
 			e.lastErr.Store(&msg)
 		})
 		start := time.Now()
-		e.applyBatch(ctx, fetches)
+		e.applyBatch(fetches)
 		if n := fetches.NumRecords(); n > 0 {
 			e.metrics.batchSeconds.Observe(time.Since(start).Seconds())
 		}
@@ -296,7 +303,7 @@ func (e *Engine) loop(ctx context.Context) {
 }
 
 // applyBatch hands each partition's records to its worker and waits for all.
-func (e *Engine) applyBatch(ctx context.Context, fetches kgo.Fetches) {
+func (e *Engine) applyBatch(fetches kgo.Fetches) {
 	byPartition := map[int32][][]*kgo.Record{}
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 		if len(fp.Records) == 0 {
@@ -328,7 +335,7 @@ func (e *Engine) applyBatch(ctx context.Context, fetches kgo.Fetches) {
 		wg.Add(1)
 		w.jobs <- func() {
 			defer wg.Done()
-			r := w.process(ctx, recs)
+			r := w.process(recs)
 			rmu.Lock()
 			results = append(results, r)
 			rmu.Unlock()
@@ -385,6 +392,7 @@ func (e *Engine) promise(r *kgo.Record, err error) {
 		return
 	}
 	e.metrics.produceErrs.Inc()
+	e.counters.produceErrs.Add(1)
 	e.produceErr.CompareAndSwap(nil, &err)
 	e.log.Error("produce failed", "topic", r.Topic, "partition", r.Partition, "err", err)
 }
@@ -396,7 +404,7 @@ func (e *Engine) promise(r *kgo.Record, err error) {
 func (e *Engine) checkpoint(ctx context.Context, parts []int32) {
 	for _, p := range parts {
 		if w, ok := e.workers[p]; ok {
-			w.do(func() { w.checkpoint(ctx) })
+			w.do(w.checkpoint)
 		}
 	}
 	if err := e.client.Flush(ctx); err != nil {

@@ -1,7 +1,6 @@
 package streams
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,11 +92,11 @@ type batchResult struct {
 
 // process applies records of this partition in order. It runs on the
 // worker's goroutine.
-func (w *worker) process(ctx context.Context, recs []*kgo.Record) batchResult {
+func (w *worker) process(recs []*kgo.Record) batchResult {
 	touched := map[string]bool{}
 	var res batchResult
 	for _, r := range recs {
-		w.processOne(ctx, r, touched, &res)
+		w.processOne(r, touched, &res)
 	}
 	for _, id := range sortedIDs(touched) {
 		res.views = append(res.views, w.twins[id].View())
@@ -105,7 +104,7 @@ func (w *worker) process(ctx context.Context, recs []*kgo.Record) batchResult {
 	return res
 }
 
-func (w *worker) processOne(ctx context.Context, r *kgo.Record, touched map[string]bool, res *batchResult) {
+func (w *worker) processOne(r *kgo.Record, touched map[string]bool, res *batchResult) {
 	e, m := w.e, w.e.metrics
 	ev, err := twin.Decode(r.Value)
 	if err != nil {
@@ -113,27 +112,27 @@ func (w *worker) processOne(ctx context.Context, r *kgo.Record, touched map[stri
 		if errors.Is(err, twin.ErrMalformed) {
 			class = "malformed"
 		}
-		w.deadLetter(ctx, r, class, "decode: "+err.Error())
+		w.deadLetter(r, class, "decode: "+err.Error())
 		return
 	}
 	if want := e.cfg.Topics.ForType(ev.Type); want != r.Topic {
-		w.deadLetter(ctx, r, "wrong_topic", fmt.Sprintf("event type %s belongs on topic %s, not %s", ev.Type, want, r.Topic))
+		w.deadLetter(r, "wrong_topic", fmt.Sprintf("event type %s belongs on topic %s, not %s", ev.Type, want, r.Topic))
 		return
 	}
 	if ev.Project == twin.CityWide {
 		if !hasHeader(r, HeaderBroadcast) {
-			w.broadcast(ctx, r)
+			w.broadcast(r)
 		}
-		w.applyCity(ctx, r, ev, touched, res)
+		w.applyCity(r, ev, touched, res)
 		return
 	}
 	if owner := Partition(ev.Project, e.partitions); owner != w.partition {
-		w.forward(ctx, r, ev.Project, owner)
+		w.forward(r, ev.Project, owner)
 		return
 	}
-	p := w.twinFor(ctx, ev.Project, touched, res)
-	if err := w.apply(ctx, p, ev, res); err != nil {
-		w.deadLetter(ctx, r, "rejected", err.Error())
+	p := w.twinFor(ev.Project, touched, res)
+	if err := w.apply(p, ev, res); err != nil {
+		w.deadLetter(r, "rejected", err.Error())
 		return
 	}
 	touched[p.ID] = true
@@ -143,7 +142,7 @@ func (w *worker) processOne(ctx context.Context, r *kgo.Record, touched map[stri
 
 // twinFor returns the twin of a project, creating it (and telling it the
 // active city-wide events) when it is new.
-func (w *worker) twinFor(ctx context.Context, id string, touched map[string]bool, res *batchResult) *twin.ProjectTwin {
+func (w *worker) twinFor(id string, touched map[string]bool, res *batchResult) *twin.ProjectTwin {
 	if p, ok := w.twins[id]; ok {
 		return p
 	}
@@ -160,14 +159,14 @@ func (w *worker) twinFor(ctx context.Context, id string, touched map[string]bool
 			w.e.log.Warn("city event no longer decodes", "key", k, "err", err)
 			continue
 		}
-		if err := w.apply(ctx, p, ev, res); err != nil {
+		if err := w.apply(p, ev, res); err != nil {
 			w.e.log.Warn("city event rejected by new twin", "project", id, "key", k, "err", err)
 		}
 	}
 	return p
 }
 
-func (w *worker) apply(ctx context.Context, p *twin.ProjectTwin, ev *twin.Event, res *batchResult) error {
+func (w *worker) apply(p *twin.ProjectTwin, ev *twin.Event, res *batchResult) error {
 	eff, err := twin.Apply(p, ev, w.e.cfg.Rules)
 	if err != nil {
 		return err
@@ -184,21 +183,21 @@ func (w *worker) apply(ctx context.Context, p *twin.ProjectTwin, ev *twin.Event,
 	for i := range eff.Alerts {
 		a := &eff.Alerts[i]
 		b, _ := json.Marshal(a)
-		w.produce(ctx, &kgo.Record{Topic: w.e.cfg.Topics.Alerts(), Partition: w.partition, Key: []byte(a.Project), Value: b})
+		w.produce(&kgo.Record{Topic: w.e.cfg.Topics.Alerts(), Partition: w.partition, Key: []byte(a.Project), Value: b})
 		m.alerts.WithLabelValues(a.Change).Inc()
 	}
 	res.alerts = append(res.alerts, eff.Alerts...)
 	for i := range eff.Outbound {
 		o := &eff.Outbound[i]
 		b, _ := json.Marshal(o)
-		w.produce(ctx, &kgo.Record{Topic: w.e.cfg.Topics.Outbox(), Partition: w.partition, Key: []byte(o.Key), Value: b})
+		w.produce(&kgo.Record{Topic: w.e.cfg.Topics.Outbox(), Partition: w.partition, Key: []byte(o.Key), Value: b})
 	}
 	return nil
 }
 
 // applyCity applies a city-wide event to every twin of the partition and
 // remembers it for twins created later.
-func (w *worker) applyCity(ctx context.Context, r *kgo.Record, ev *twin.Event, touched map[string]bool, res *batchResult) {
+func (w *worker) applyCity(r *kgo.Record, ev *twin.Event, touched map[string]bool, res *batchResult) {
 	key := ev.Type
 	if d, ok := ev.Data.(*twin.RainfallWarning); ok && d.District != "" {
 		key += "/" + d.District
@@ -213,7 +212,7 @@ func (w *worker) applyCity(ctx context.Context, r *kgo.Record, ev *twin.Event, t
 	w.cityDirty = true
 	for _, id := range sortedIDs(w.twins) {
 		p := w.twins[id]
-		if err := w.apply(ctx, p, ev, res); err != nil {
+		if err := w.apply(p, ev, res); err != nil {
 			w.e.log.Warn("city event rejected", "project", id, "event", ev.ID, "err", err)
 			continue
 		}
@@ -224,47 +223,50 @@ func (w *worker) applyCity(ctx context.Context, r *kgo.Record, ev *twin.Event, t
 }
 
 // broadcast copies a city-wide record to every other partition of its topic.
-func (w *worker) broadcast(ctx context.Context, r *kgo.Record) {
+func (w *worker) broadcast(r *kgo.Record) {
 	for q := int32(0); q < w.e.partitions; q++ {
 		if q == w.partition {
 			continue
 		}
 		c := copyRecord(r, r.Topic, q, r.Key)
 		c.Headers = append(c.Headers, kgo.RecordHeader{Key: HeaderBroadcast, Value: []byte(strconv.Itoa(int(w.partition)))})
-		w.produce(ctx, c)
+		w.produce(c)
 		w.e.metrics.forwarded.Inc()
 	}
 }
 
 // forward re-produces a record to the partition that owns its project,
 // keyed by the project id.
-func (w *worker) forward(ctx context.Context, r *kgo.Record, project string, owner int32) {
+func (w *worker) forward(r *kgo.Record, project string, owner int32) {
 	c := copyRecord(r, r.Topic, owner, []byte(project))
 	c.Headers = append(c.Headers, kgo.RecordHeader{Key: HeaderSource, Value: []byte(source(r))})
-	w.produce(ctx, c)
+	w.produce(c)
 	w.e.metrics.forwarded.Inc()
 }
 
 // deadLetter writes a record, unchanged, to the dead-letter topic with the
 // reason and its origin in headers.
-func (w *worker) deadLetter(ctx context.Context, r *kgo.Record, class, reason string) {
+func (w *worker) deadLetter(r *kgo.Record, class, reason string) {
 	c := copyRecord(r, w.e.cfg.Topics.DeadLetter(), w.partition, r.Key)
 	c.Headers = append(c.Headers,
 		kgo.RecordHeader{Key: HeaderError, Value: []byte(reason)},
 		kgo.RecordHeader{Key: HeaderSource, Value: []byte(source(r))},
 	)
-	w.produce(ctx, c)
+	w.produce(c)
 	w.e.metrics.deadLettered.WithLabelValues(class).Inc()
 	w.e.logDeadLetter(r, reason)
 }
 
-func (w *worker) produce(ctx context.Context, r *kgo.Record) {
-	w.e.client.Produce(ctx, r, w.e.promise)
+// produce writes an output record. Outputs use the engine's output context,
+// not the poll loop's: a stop must not cancel records already decided on;
+// the final checkpoint flushes them.
+func (w *worker) produce(r *kgo.Record) {
+	w.e.client.Produce(w.e.outCtx, r, w.e.promise)
 }
 
 // checkpoint produces snapshots of the twins changed since the last one.
 // It runs on the worker's goroutine; the engine flushes and commits.
-func (w *worker) checkpoint(ctx context.Context) {
+func (w *worker) checkpoint() {
 	for _, id := range sortedIDs(w.dirty) {
 		p, ok := w.twins[id]
 		if !ok {
@@ -275,11 +277,11 @@ func (w *worker) checkpoint(ctx context.Context) {
 			w.e.log.Error("snapshot twin", "project", id, "err", err)
 			continue
 		}
-		w.produce(ctx, w.stateRecord(id, b))
+		w.produce(w.stateRecord(id, b))
 	}
 	if w.cityDirty {
 		b, _ := json.Marshal(w.city)
-		w.produce(ctx, w.stateRecord(cityKey, b))
+		w.produce(w.stateRecord(cityKey, b))
 	}
 	clear(w.dirty)
 	w.cityDirty = false
