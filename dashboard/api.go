@@ -218,7 +218,7 @@ func (s *Server) twins(w http.ResponseWriter, r *http.Request) {
 	kind := q.str("kind")
 	contractor := q.str("contractor")
 	text := strings.ToLower(q.str("q"))
-	limit := q.intIn("limit", 50, 1, 1000)
+	limit := q.intIn("limit", 1000, 1, 10000)
 	offset := q.intIn("offset", 0, 0, math.MaxInt32)
 	if q.err != nil {
 		writeError(w, http.StatusBadRequest, q.err.Error())

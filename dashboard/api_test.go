@@ -123,7 +123,7 @@ func TestAPI(t *testing.T) {
 		{"paging", "GET", "/api/twins?limit=1&offset=1", 200, []string{`"total":3`, `"id":"P-002"`}},
 		{"search", "GET", "/api/twins?q=pier", 200, []string{`"total":1`, `"P-003"`}},
 		{"bad health", "GET", "/api/twins?health=purple", 400, []string{`query parameter health: must be one of green, amber, red`}},
-		{"bad limit", "GET", "/api/twins?limit=0", 400, []string{`limit: must be a whole number from 1 to 1000`}},
+		{"bad limit", "GET", "/api/twins?limit=0", 400, []string{`limit: must be a whole number from 1 to 10000`}},
 		{"one twin", "GET", "/api/twins/P-001", 200, []string{`"health":"red"`, `"value":95`, `"rule":"noise_leq"`, `"reasons":["P-001-S1: noise`}},
 		{"unknown twin", "GET", "/api/twins/P-999", 404, []string{`no twin for project \"P-999\"`}},
 		{"audit", "GET", "/api/twins/P-001/audit", 200, []string{`"verified":true`, `"records":[]`}},

@@ -3,6 +3,7 @@ package streams
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -298,5 +299,21 @@ func TestRestartRestoresTwins(t *testing.T) {
 	v, _ = second.Store().Twin("P-003")
 	if v.Duplicates != 2 || v.AuditLength != 3 || twin.VerifyChain("P-003", v.Audit) != nil {
 		t.Fatalf("after replay: duplicates %d, audit %d records", v.Duplicates, v.AuditLength)
+	}
+}
+
+// TestHealthDegradedWhenBrokerGone: the engine reports degraded while the
+// broker does not answer, keeps its twins, and still stops when told.
+func TestHealthDegradedWhenBrokerGone(t *testing.T) {
+	b := startBroker(t)
+	e := startEngine(t, b.Addr(), "health")
+	waitFor(t, "healthy", func() bool { return e.Health() == nil })
+	b.Close()
+	waitFor(t, "degraded", func() bool { return errors.Is(e.Health(), ErrDegraded) })
+	if !strings.Contains(e.Health().Error(), "broker unreachable") {
+		t.Errorf("health: %v", e.Health())
+	}
+	if e.Stats().BrokerOK {
+		t.Error("stats say the broker is ok")
 	}
 }

@@ -24,6 +24,9 @@ import (
 	"github.com/sitetwin/sitetwin/twin"
 )
 
+// The engine's store is the dashboard's state source.
+var _ dashboard.Source = (*streams.Store)(nil)
+
 // runConfig is what `sitetwin run` is told by its flags and environment.
 type runConfig struct {
 	HTTP        string
