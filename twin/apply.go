@@ -174,25 +174,25 @@ func (a *applier) check() error {
 			return reject("hazard %s is %s, not open", d.Hazard, h.Status)
 		}
 	case *AcceptancePassed:
-		if d.Hazard != "" {
-			h, ok := p.Hazards[d.Hazard]
-			switch {
-			case !ok:
-				return reject("hazard %s is not recorded on project %s", d.Hazard, p.ID)
-			case h.Status == StatusClosed:
-				return reject("hazard %s is already closed", d.Hazard)
-			}
-		}
+		return p.checkReinspection(d.Hazard)
 	case *InspectionCompleted:
-		if d.Hazard != "" {
-			h, ok := p.Hazards[d.Hazard]
-			switch {
-			case !ok:
-				return reject("hazard %s is not recorded on project %s", d.Hazard, p.ID)
-			case h.Status == StatusClosed:
-				return reject("hazard %s is already closed", d.Hazard)
-			}
-		}
+		return p.checkReinspection(d.Hazard)
+	}
+	return nil
+}
+
+// checkReinspection rejects a re-inspection of a hazard that is unknown or
+// already closed; "" (not a re-inspection) passes.
+func (p *ProjectTwin) checkReinspection(hazard string) error {
+	if hazard == "" {
+		return nil
+	}
+	h, ok := p.Hazards[hazard]
+	switch {
+	case !ok:
+		return reject("hazard %s is not recorded on project %s", hazard, p.ID)
+	case h.Status == StatusClosed:
+		return reject("hazard %s is already closed", hazard)
 	}
 	return nil
 }

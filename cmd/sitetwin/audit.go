@@ -36,17 +36,11 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	file := fs.String("file", "", "verify the chains in this file instead: the JSON of GET /api/twins/{project}/audit, an array of them, or one per line")
 	project := fs.String("project", "", "verify only this project")
 	timeout := fs.Duration("timeout", 30*time.Second, "HTTP timeout")
-	pos, err := parse(fs, args[1:])
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
-	}
-	if err := applyEnv(fs, getenv); err != nil {
+	if _, err := parseFlags(fs, args[1:], getenv, 0); err != nil {
 		return err
 	}
 	var chains []chain
+	var err error
 	if *file != "" {
 		chains, err = readChains(*file)
 	} else {

@@ -21,14 +21,7 @@ func brokerCmd(ctx context.Context, args []string, _, stderr io.Writer, getenv e
 	partitions := fs.Int("partitions", 6, "partitions of the sitetwin topics and of topics created on first write")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
-	}
-	if err := applyEnv(fs, getenv); err != nil {
+	if _, err := parseFlags(fs, args, getenv, 0); err != nil {
 		return err
 	}
 	log, err := newLogger(stderr, *logLevel, *logFormat)

@@ -125,6 +125,22 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseFlags parses the flags (then their environment variables) and
+// returns the positional arguments, of which there may be at most maxArgs.
+func parseFlags(fs *flag.FlagSet, args []string, getenv env, maxArgs int) ([]string, error) {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) > maxArgs {
+		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, pos[maxArgs])
+	}
+	if err := applyEnv(fs, getenv); err != nil {
+		return nil, err
+	}
+	return pos, nil
+}
+
 // envName is the environment variable of a flag: SITETWIN_ and the flag
 // name in upper case with - as _.
 func envName(flagName string) string {

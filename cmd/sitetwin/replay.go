@@ -19,11 +19,8 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fs := flagSet("replay", "FILE.ndjson|- --brokers ADDR [flags]", stderr)
 	brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated Kafka brokers")
 	rate := fs.Float64("rate", 0, "events per second (0: as fast as the brokers take them)")
-	pos, err := parse(fs, args)
+	pos, err := parseFlags(fs, args, getenv, 1)
 	if err != nil {
-		return err
-	}
-	if err := applyEnv(fs, getenv); err != nil {
 		return err
 	}
 	if len(pos) != 1 {

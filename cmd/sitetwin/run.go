@@ -63,14 +63,7 @@ func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, erro
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.StatsEvery, "stats-every", 5*time.Second, "how often to log a stats line (0: never)")
 	fs.DurationVar(&c.Checkpoint, "checkpoint-every", time.Second, "how often changed twins are checkpointed and offsets committed")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return c, err
-	}
-	if len(pos) > 0 {
-		return c, fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
-	}
-	if err := applyEnv(fs, getenv); err != nil {
+	if _, err := parseFlags(fs, args, getenv, 0); err != nil {
 		return c, err
 	}
 	for _, b := range strings.Split(brokers, ",") {
