@@ -565,6 +565,13 @@ func (a *applier) evaluateSeries(s *SiteTwin, rule *SensorRule, ser *Series) {
 	if ser.Equipment != "" {
 		key += "@" + ser.Equipment
 	}
+	unit := ser.Unit
+	if rule.Aggregate == AggRatePerDay {
+		unit += "/d"
+	}
+	if period != nil || len(rule.Periods) == 0 {
+		s.setValue(key, rule, ser.Equipment, x, unit, at)
+	}
 	var band Band
 	var levelName [3]string
 	switch {
@@ -594,10 +601,6 @@ func (a *applier) evaluateSeries(s *SiteTwin, rule *SensorRule, ser *Series) {
 	subject := ""
 	if ser.Equipment != "" {
 		subject = equipmentNoun(s.Equipment[ser.Equipment]) + ser.Equipment + " "
-	}
-	unit := ser.Unit
-	if rule.Aggregate == AggRatePerDay {
-		unit += "/d"
 	}
 	reason := subject + rule.Label + " " + cmpText(&band, lvl, x, th, unit, levelName[lvl], -1)
 	a.setAlarm(s.Alarms, s.ID, key, rule, ser.Equipment, lvl, x, th, unit, reason)
@@ -658,8 +661,23 @@ func (a *applier) evaluateCranes(s *SiteTwin, rule *SensorRule) {
 		lvl, th := band.Next(cur, x)
 		names := [3]string{"", "warning", "in-service limit"}
 		reason := fmt.Sprintf("crane %s %s %s", id, rule.Label, cmpText(&band, lvl, x, th, "m/s", names[lvl], -1))
+		s.setValue(key, rule, id, x, "m/s", at)
 		a.setAlarm(s.Alarms, s.ID, key, rule, id, lvl, x, th, "m/s", reason)
 	}
+}
+
+// setValue records the latest windowed value of a rule for a series (or a
+// crane), whether or not it raised an alarm.
+func (s *SiteTwin) setValue(key string, rule *SensorRule, equipment string, x float64, unit string, at time.Time) {
+	if s.Values == nil {
+		s.Values = map[string]*RuleValue{}
+	}
+	v, ok := s.Values[key]
+	if !ok {
+		v = &RuleValue{Rule: rule.ID, Label: rule.Label, Equipment: equipment, Aggregate: rule.Aggregate, Window: rule.Window}
+		s.Values[key] = v
+	}
+	v.Value, v.Unit, v.At = round6(x), unit, at
 }
 
 func equipmentNoun(eq *Equipment) string {

@@ -200,11 +200,26 @@ type SiteTwin struct {
 	Series     map[string]*Series    `json:"series"` // by kind, or kind@equipment
 	Clock      time.Time             `json:"clock,omitzero"`
 	Alarms     map[string]*Alarm     `json:"alarms"` // by rule id, or rule@equipment
+	Values     map[string]*RuleValue `json:"values"` // the latest windowed value of each rule, keyed as Alarms
 	Health     Health                `json:"health"`
 	Reasons    []string              `json:"reasons"`
 	Readings   int64                 `json:"readings"`
 	Late       int64                 `json:"late_readings"`
 	Expired    int64                 `json:"expired_readings"`
+}
+
+// RuleValue is the latest windowed value a sensor rule computed for a series
+// (the PM10 hourly mean, the 20-minute noise Leq, the wind at a crane's
+// jib), at the site clock when it was computed.
+type RuleValue struct {
+	Rule      string    `json:"rule"`
+	Label     string    `json:"label"`
+	Equipment string    `json:"equipment,omitempty"`
+	Aggregate string    `json:"aggregate"`
+	Window    Duration  `json:"window,omitempty"`
+	Value     float64   `json:"value"`
+	Unit      string    `json:"unit"`
+	At        time.Time `json:"at"`
 }
 
 // Alarm is a standing condition raised by a rule. Its level drives health.
@@ -284,6 +299,7 @@ func newSite(id string) *SiteTwin {
 		Equipment: map[string]*Equipment{},
 		Series:    map[string]*Series{},
 		Alarms:    map[string]*Alarm{},
+		Values:    map[string]*RuleValue{},
 		Health:    Green,
 		Reasons:   []string{},
 	}

@@ -52,6 +52,7 @@ type SiteView struct {
 	Reasons    []string     `json:"reasons"`
 	Equipment  []Equipment  `json:"equipment"`
 	Sensors    []SensorView `json:"sensors"`
+	Windows    []RuleValue  `json:"windows"` // the latest windowed value of each rule
 	Alarms     []Alarm      `json:"alarms"`
 	Clock      time.Time    `json:"clock,omitzero"`
 	Readings   int64        `json:"readings"`
@@ -123,6 +124,7 @@ func (s *SiteTwin) view() SiteView {
 		Readings: s.Readings, Late: s.Late, Expired: s.Expired,
 		Equipment: make([]Equipment, 0, len(s.Equipment)),
 		Sensors:   make([]SensorView, 0, len(s.Series)),
+		Windows:   make([]RuleValue, 0, len(s.Values)),
 		Alarms:    alarmList(s.Alarms),
 	}
 	for _, id := range sortedKeys(s.Equipment) {
@@ -141,6 +143,9 @@ func (s *SiteTwin) view() SiteView {
 			Kind: ser.Kind, Equipment: ser.Equipment, Value: ser.Latest.Value, Unit: ser.Unit,
 			Time: ser.Latest.Time, Event: ser.Latest.Event,
 		})
+	}
+	for _, k := range sortedKeys(s.Values) {
+		sv.Windows = append(sv.Windows, *s.Values[k])
 	}
 	for _, al := range sv.Alarms {
 		sv.Worst = max(sv.Worst, al.Level)
