@@ -1,12 +1,13 @@
 package streams
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,10 @@ import (
 	"github.com/sitetwin/sitetwin/twin"
 )
 
+// ApplyFunc applies an event to a twin; twin.Apply is the only one a
+// deployment uses. Tests inject faults through it.
+type ApplyFunc func(*twin.ProjectTwin, *twin.Event, *twin.Rules) (twin.Effects, error)
+
 // EngineConfig configures an Engine. Zero values take the defaults named on
 // each field.
 type EngineConfig struct {
@@ -27,19 +32,38 @@ type EngineConfig struct {
 	// Group is the consumer group; processes in one group share the
 	// partitions. Default "sitetwin".
 	Group string
+	// Instance names this process in the group, stably across restarts:
+	// it is the static group membership id (a restarted process gets its
+	// partitions back at once) and part of the transactional id (a
+	// restarted process fences its killed predecessor's open
+	// transaction). Two live processes of one group must not share it.
+	// Default: the host name.
+	Instance string
 	// Topics names the topics. Default DefaultTopics().
 	Topics Topics
 	// TopicOptions creates missing topics. Default 6 partitions.
 	TopicOptions TopicOptions
 	// Rules is the rule pack. Default twin.DefaultRules().
 	Rules *twin.Rules
-	// CheckpointInterval is how often changed twins are written to the
-	// changelog and offsets committed. Default 1s.
+	// CheckpointInterval is how long a transaction stays open: twin
+	// snapshots, outputs and consumed offsets are committed together this
+	// often, and become visible to read-committed consumers and to the
+	// store then. Default 250ms.
 	CheckpointInterval time.Duration
-	// MaxPollRecords bounds one batch. Default 2000.
+	// MaxPollRecords bounds one batch. Default 5000.
 	MaxPollRecords int
-	// Store receives the views of the twins and the alerts. Default a new
-	// store (see Engine.Store).
+	// MaxWaiting is how many fetched records a partition may hold while
+	// they wait for its other topics (see the worker) before fetching for
+	// it pauses. Default 20000.
+	MaxWaiting int
+	// SessionTimeout is how long the group waits for a silent member
+	// before giving its partitions to others. Default 10s.
+	SessionTimeout time.Duration
+	// TransactionTimeout is how long the broker keeps an open transaction
+	// of a dead process before aborting it. Default 10s.
+	TransactionTimeout time.Duration
+	// Store receives the views of the twins and the alerts once they are
+	// committed. Default a new store (see Engine.Store).
 	Store *Store
 	// Registerer receives the engine's metrics. Default a private registry.
 	Registerer prometheus.Registerer
@@ -47,42 +71,55 @@ type EngineConfig struct {
 	Logger *slog.Logger
 	// ClientID names this process to the brokers. Default "sitetwin".
 	ClientID string
+	// Apply applies events. Default twin.Apply.
+	Apply ApplyFunc
 }
 
 // Engine consumes the input topics in a consumer group, applies every event
-// to its project twin with twin.Apply, and writes alerts, dead letters,
-// outbound requests and twin snapshots. Each partition number it is
-// assigned (the same number across all input topics, so a project's events
-// meet at one place) is owned by one worker goroutine that holds that
-// partition's twins.
+// to its project twin, and writes alerts, dead letters, outbound requests
+// and twin snapshots, all in Kafka transactions that also commit the
+// consumed offsets: a crash at any instant loses nothing and applies nothing
+// twice. Each assigned partition number (the same number of every input
+// topic, so that a project's events meet at one place) is owned by one
+// worker goroutine that holds that partition's twins.
 type Engine struct {
 	cfg        EngineConfig
 	log        *slog.Logger
 	metrics    *metrics
 	store      *Store
+	sess       *kgo.GroupTransactSession
 	client     *kgo.Client
 	adm        *kadm.Client
 	partitions int32
+	inputs     []string
+	outCtx     context.Context // output records; ends only after the final commit
 
-	workers map[int32]*worker // touched only by the polling goroutine and the group callbacks it runs
+	// Touched only by the polling goroutine and the group callbacks,
+	// which run serially with it (BlockRebalanceOnPoll).
+	workers    map[int32]*worker
+	inTxn      bool
+	txnStart   time.Time
+	rebalanced bool
+	paused     map[int32]bool
 
-	produceErr atomic.Pointer[error] // first produce error since the last checkpoint
-	outCtx     context.Context       // output records; ends only after the final flush
+	produceErr atomic.Pointer[error] // first produce error in the open transaction
 	fatal      atomic.Pointer[error] // the error that stops Run
-	stop       context.CancelFunc    // ends the poll loop
+	stop       context.CancelFunc
+	commitSoon atomic.Bool // a rebalance waits: commit before allowing it
 	brokerOK   atomic.Bool
 	lastErr    atomic.Pointer[string]
 	ready      chan struct{}
 	readyOnce  sync.Once
+	lagValue   atomic.Int64
+	dlqLogged  atomic.Int64
 
-	mu        sync.Mutex
-	applied   map[string]map[int32]int64 // next offset to apply, per owned input partition
-	owned     map[int32]bool             // partition numbers owned, for the lag probe
-	lagValue  atomic.Int64
-	dlqLogged atomic.Int64
+	mu     sync.Mutex        // guards owned, ends, poison
+	owned  map[int32]bool    // partition numbers owned, for the probe
+	ends   map[int32][]int64 // stable offsets from the probe, per partition and input topic
+	poison map[string]string // source of a record whose Apply panicked -> the panic
 
 	counters struct {
-		events, deadLetters, produceErrs atomic.Int64
+		events, deadLetters, produceErrs, commits, aborts atomic.Int64
 	}
 }
 
@@ -94,6 +131,16 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.Group == "" {
 		cfg.Group = "sitetwin"
 	}
+	if cfg.Instance == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "sitetwin"
+		}
+		cfg.Instance = host
+	}
+	if strings.ContainsAny(cfg.Instance, " \t\n") {
+		return nil, fmt.Errorf("engine: instance %q must not contain white space", cfg.Instance)
+	}
 	if cfg.Topics.Prefix == "" {
 		cfg.Topics = DefaultTopics()
 	}
@@ -101,10 +148,19 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		cfg.Rules = twin.DefaultRules()
 	}
 	if cfg.CheckpointInterval <= 0 {
-		cfg.CheckpointInterval = time.Second
+		cfg.CheckpointInterval = 250 * time.Millisecond
 	}
 	if cfg.MaxPollRecords <= 0 {
-		cfg.MaxPollRecords = 2000
+		cfg.MaxPollRecords = 5000
+	}
+	if cfg.MaxWaiting <= 0 {
+		cfg.MaxWaiting = 20000
+	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = 10 * time.Second
+	}
+	if cfg.TransactionTimeout <= 0 {
+		cfg.TransactionTimeout = 10 * time.Second
 	}
 	if cfg.Store == nil {
 		cfg.Store = NewStore(0)
@@ -118,6 +174,9 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.ClientID == "" {
 		cfg.ClientID = "sitetwin"
 	}
+	if cfg.Apply == nil {
+		cfg.Apply = twin.Apply
+	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("engine metrics: %w", err)
@@ -125,18 +184,19 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	for _, topic := range cfg.Topics.Inputs() {
 		m.applied.WithLabelValues(topic)
 	}
-	e := &Engine{
-		cfg: cfg, log: cfg.Logger, metrics: m, store: cfg.Store,
-		workers: map[int32]*worker{}, applied: map[string]map[int32]int64{}, owned: map[int32]bool{},
+	return &Engine{
+		cfg: cfg, log: cfg.Logger, metrics: m, store: cfg.Store, inputs: cfg.Topics.Inputs(),
+		workers: map[int32]*worker{}, paused: map[int32]bool{},
+		owned: map[int32]bool{}, ends: map[int32][]int64{}, poison: map[string]string{},
 		ready: make(chan struct{}),
-	}
-	return e, nil
+	}, nil
 }
 
 // Store returns the store the engine publishes twin views and alerts to.
 func (e *Engine) Store() *Store { return e.store }
 
-// Ready is closed once the engine has joined its group and is consuming.
+// Ready is closed once the engine has joined its group and restored the
+// twins of its partitions.
 func (e *Engine) Ready() <-chan struct{} { return e.ready }
 
 // Stats is a snapshot of the engine's counters.
@@ -149,6 +209,8 @@ type Stats struct {
 	BrokerOK    bool
 	// ProduceErrors counts output records the broker refused.
 	ProduceErrors int64
+	// Commits and Aborts count transactions.
+	Commits, Aborts int64
 }
 
 // Stats returns the current counters.
@@ -158,6 +220,7 @@ func (e *Engine) Stats() Stats {
 		Events: e.counters.events.Load(), DeadLetters: e.counters.deadLetters.Load(),
 		Twins: twins, OpenAlarms: open, Lag: e.lagValue.Load(), BrokerOK: e.brokerOK.Load(),
 		ProduceErrors: e.counters.produceErrs.Load(),
+		Commits:       e.counters.commits.Load(), Aborts: e.counters.aborts.Load(),
 	}
 }
 
@@ -182,8 +245,15 @@ func (e *Engine) Health() error {
 	return nil
 }
 
-// Run consumes until ctx ends, then writes a last checkpoint, leaves the
-// group and returns nil. It returns an error only if it cannot start.
+// TransactionalID returns the transactional id the engine uses.
+func (e *Engine) TransactionalID() string {
+	return "sitetwin-" + e.cfg.Group + "-" + e.cfg.Instance
+}
+
+// Run consumes until ctx ends, then commits what it applied, leaves the
+// group and returns nil. It returns an error if it cannot start, or if it
+// meets an error it cannot go on from (a changelog snapshot that does not
+// decode, a transaction the broker fenced).
 func (e *Engine) Run(ctx context.Context) error {
 	// The admin client looks up topics it may just have created: keep its
 	// metadata cache short-lived.
@@ -192,8 +262,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	e.adm = kadm.NewClient(boot)
 	defer boot.Close()
+	e.adm = kadm.NewClient(boot)
 	n, err := e.ensureTopics(ctx)
 	if err != nil {
 		return err
@@ -201,32 +271,40 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.partitions = n
 	e.brokerOK.Store(true)
 
-	cl, err := kgo.NewClient(
+	sess, err := kgo.NewGroupTransactSession(
 		kgo.SeedBrokers(e.cfg.Brokers...),
 		kgo.ClientID(e.cfg.ClientID),
+		kgo.TransactionalID(e.TransactionalID()),
+		kgo.TransactionTimeout(e.cfg.TransactionTimeout),
 		kgo.ConsumerGroup(e.cfg.Group),
-		kgo.ConsumeTopics(e.cfg.Topics.Inputs()...),
+		kgo.InstanceID(e.cfg.Instance),
+		kgo.SessionTimeout(e.cfg.SessionTimeout),
+		kgo.ConsumeTopics(e.inputs...),
 		// The range balancer gives a member the same partition numbers of
 		// every topic (they all have the same count), so a project's
 		// registry, sensor, payment ... records meet at one worker.
 		kgo.Balancers(kgo.RangeBalancer()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.DisableAutoCommit(),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Control records let a worker know it has read a topic to its
+		// stable offset (the last offsets are often commit markers).
+		kgo.KeepControlRecords(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsAssigned(e.onAssigned),
 		kgo.OnPartitionsRevoked(e.onRevoked),
 		kgo.OnPartitionsLost(e.onLost),
+		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { e.commitSoon.Store(true) }),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(2*time.Millisecond),
-		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.FetchMaxWait(200*time.Millisecond),
 	)
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	e.client = cl
-	var cancelOut context.CancelFunc
-	e.outCtx, cancelOut = context.WithCancel(context.Background())
+	e.sess, e.client = sess, sess.Client()
+	outCtx, cancelOut := context.WithCancel(context.Background())
 	defer cancelOut()
+	e.outCtx = outCtx
 
 	probeCtx, stopProbe := context.WithCancel(context.Background())
 	probeDone := make(chan struct{})
@@ -236,11 +314,21 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer e.stop()
 	e.loop(ctx)
 
-	// Graceful stop: write what changed, commit, leave.
+	// Graceful stop: commit what was applied, leave the group.
 	stopCtx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
-	e.checkpoint(stopCtx, e.ownedPartitions())
-	cancel()
-	cl.CloseAllowingRebalance()
+	defer cancel()
+	if e.fatal.Load() == nil {
+		e.commit(stopCtx)
+	} else if e.inTxn {
+		e.sess.End(stopCtx, kgo.TryAbort) //nolint:errcheck // stopping on a fatal error
+	}
+	sess.CloseAllowingRebalance()
+	// A static member does not leave on close; say so to the group, so
+	// the others take its partitions now rather than after the session
+	// timeout.
+	if _, err := e.adm.LeaveGroup(stopCtx, kadm.LeaveGroup(e.cfg.Group).InstanceIDs(e.cfg.Instance).Reason("shutdown")); err != nil {
+		e.log.Warn("leave group", "err", err)
+	}
 	stopProbe()
 	<-probeDone
 	for p, w := range e.workers {
@@ -271,164 +359,295 @@ func (e *Engine) ensureTopics(ctx context.Context) (int32, error) {
 	}
 }
 
-// loop polls, applies and checkpoints until ctx ends.
+// loop polls, applies and commits until ctx ends.
 func (e *Engine) loop(ctx context.Context) {
-	lastCheckpoint := time.Now()
-	for {
-		fetches := e.client.PollRecords(ctx, e.cfg.MaxPollRecords)
+	for ctx.Err() == nil {
+		pctx, cancel := ctx, context.CancelFunc(func() {})
+		if e.inTxn {
+			// an open transaction is committed on time even when no
+			// records come
+			pctx, cancel = context.WithDeadline(ctx, e.txnStart.Add(e.cfg.CheckpointInterval))
+		}
+		fetches := e.sess.PollRecords(pctx, e.cfg.MaxPollRecords)
+		cancel()
 		if fetches.IsClientClosed() || ctx.Err() != nil {
-			e.client.AllowRebalance()
+			e.sess.AllowRebalance()
 			return
 		}
-		e.readyOnce.Do(func() { close(e.ready) })
+		if e.rebalanced {
+			// Partitions were revoked and assigned in this poll; the new
+			// workers were restored from the changelog. The session aborts
+			// whatever transaction was open and rewinds to the committed
+			// offsets, so these fetches are dropped and fetched again.
+			e.rebalanced = false
+			hadTxn := e.inTxn
+			e.endTxn(ctx, kgo.TryAbort)
+			if hadTxn {
+				// partitions kept through the rebalance hold work of the
+				// aborted transaction
+				e.restoreAll(ctx)
+			}
+			e.sess.AllowRebalance()
+			continue
+		}
 		fetches.EachError(func(topic string, p int32, err error) {
-			if errors.Is(err, context.Canceled) {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return
 			}
 			e.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
 			msg := err.Error()
 			e.lastErr.Store(&msg)
 		})
-		start := time.Now()
-		e.applyBatch(fetches)
-		if n := fetches.NumRecords(); n > 0 {
+		if fetches.NumRecords() > 0 {
+			if !e.inTxn {
+				if err := e.sess.Begin(); err != nil {
+					e.fail(fmt.Errorf("begin transaction: %w", err))
+					return
+				}
+				e.inTxn, e.txnStart = true, time.Now()
+			}
+			start := time.Now()
+			e.feed(fetches)
 			e.metrics.batchSeconds.Observe(time.Since(start).Seconds())
 		}
-		if time.Since(lastCheckpoint) >= e.cfg.CheckpointInterval {
-			e.checkpoint(ctx, e.ownedPartitions())
-			lastCheckpoint = time.Now()
+		switch {
+		case e.poisoned():
+			e.endTxn(ctx, kgo.TryAbort)
+			e.restoreAll(ctx)
+		case e.inTxn && (time.Since(e.txnStart) >= e.cfg.CheckpointInterval || e.commitSoon.Load()):
+			e.commit(ctx)
 		}
-		e.client.AllowRebalance()
+		e.commitSoon.Store(false)
+		e.sess.AllowRebalance()
 	}
 }
 
-// applyBatch hands each partition's records to its worker and waits for all.
-func (e *Engine) applyBatch(fetches kgo.Fetches) {
-	byPartition := map[int32][][]*kgo.Record{}
+// feed hands each partition's records to its worker, which applies what
+// the merge order allows; all workers run at once and feed waits for them.
+func (e *Engine) feed(fetches kgo.Fetches) {
+	byPartition := map[int32][]fetched{}
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if len(fp.Records) == 0 {
+		i := e.inputIndex(fp.Topic)
+		if i < 0 || len(fp.Records) == 0 {
 			return
 		}
-		byPartition[fp.Partition] = append(byPartition[fp.Partition], fp.Records)
-		last := fp.Records[len(fp.Records)-1]
-		e.mu.Lock()
-		if e.applied[fp.Topic] == nil {
-			e.applied[fp.Topic] = map[int32]int64{}
-		}
-		e.applied[fp.Topic][fp.Partition] = last.Offset + 1
-		e.mu.Unlock()
+		byPartition[fp.Partition] = append(byPartition[fp.Partition], fetched{topic: i, recs: fp.Records, lso: fp.LastStableOffset})
 	})
-	if len(byPartition) == 0 {
-		return
-	}
+	e.mu.Lock()
+	ends := e.ends
+	e.ends = map[int32][]int64{}
+	e.mu.Unlock()
 	var wg sync.WaitGroup
-	results := make([]batchResult, 0, len(byPartition))
-	var rmu sync.Mutex
-	for p, lists := range byPartition {
-		w, ok := e.workers[p]
-		if !ok {
-			// cannot happen: fetches only hold assigned partitions
-			e.log.Error("records for a partition without a worker", "partition", p)
+	for _, p := range sortedPartitions(e.workers) {
+		w := e.workers[p]
+		fs, probed := byPartition[p], ends[p]
+		if len(fs) == 0 && probed == nil {
 			continue
 		}
-		recs := mergeByTime(lists)
 		wg.Add(1)
 		w.jobs <- func() {
 			defer wg.Done()
-			r := w.process(recs)
-			rmu.Lock()
-			results = append(results, r)
-			rmu.Unlock()
+			w.receive(fs)
+			if probed != nil {
+				w.learnEnds(probed)
+			}
+			w.drain()
 		}
 	}
 	wg.Wait()
-	var views []*twin.ProjectView
-	var alerts []twin.Alert
-	for _, r := range results {
-		views = append(views, r.views...)
-		alerts = append(alerts, r.alerts...)
-	}
-	slices.SortStableFunc(alerts, func(a, b twin.Alert) int { return a.Time.Compare(b.Time) })
-	e.store.publish(views, alerts)
-	twins, open := e.store.Counts()
-	e.metrics.twins.Set(float64(twins))
-	e.metrics.openAlarms.Set(float64(open))
+	e.backpressure()
 }
 
-// mergeByTime merges the record lists of one partition number (one list per
-// topic) into one, ordered by record timestamp, keeping each list's own
-// order: a project's registration produced before its readings is applied
-// before them even when they come from different topics in one fetch.
-func mergeByTime(lists [][]*kgo.Record) []*kgo.Record {
-	if len(lists) == 1 {
-		return lists[0]
-	}
-	slices.SortFunc(lists, func(a, b []*kgo.Record) int { return cmp.Compare(a[0].Topic, b[0].Topic) })
-	n := 0
-	for _, l := range lists {
-		n += len(l)
-	}
-	out := make([]*kgo.Record, 0, n)
-	heads := make([]int, len(lists))
-	for len(out) < n {
-		best := -1
-		for i, l := range lists {
-			if heads[i] == len(l) {
-				continue
-			}
-			if best < 0 || l[heads[i]].Timestamp.Before(lists[best][heads[best]].Timestamp) {
-				best = i
-			}
+// backpressure pauses fetching for partitions whose workers hold too many
+// waiting records, and resumes them once they hold half as many.
+func (e *Engine) backpressure() {
+	for p, w := range e.workers {
+		n := w.waiting()
+		switch {
+		case n > e.cfg.MaxWaiting && !e.paused[p]:
+			e.paused[p] = true
+			e.client.PauseFetchPartitions(e.partitionTopics(p))
+			e.log.Warn("partition paused: too many records wait for its other topics", "partition", p, "waiting", n)
+		case n <= e.cfg.MaxWaiting/2 && e.paused[p]:
+			delete(e.paused, p)
+			e.client.ResumeFetchPartitions(e.partitionTopics(p))
 		}
-		out = append(out, lists[best][heads[best]])
-		heads[best]++
 	}
-	return out
 }
+
+func (e *Engine) partitionTopics(p int32) map[string][]int32 {
+	m := make(map[string][]int32, len(e.inputs))
+	for _, t := range e.inputs {
+		m[t] = []int32{p}
+	}
+	return m
+}
+
+func (e *Engine) inputIndex(topic string) int { return slices.Index(e.inputs, topic) }
+
+// produce writes an output record in the open transaction. Outputs use the
+// engine's output context, not the poll loop's: a stop must not cancel
+// records already decided on; the final commit flushes them.
+func (e *Engine) produce(r *kgo.Record) { e.client.Produce(e.outCtx, r, e.promise) }
 
 // promise is the produce callback of every output record.
 func (e *Engine) promise(r *kgo.Record, err error) {
 	if err == nil {
 		return
 	}
+	e.log.Error("produce failed", "topic", r.Topic, "partition", r.Partition, "err", err)
+	e.produceFailed(err)
+}
+
+// produceFailed records an output that cannot be written: the open
+// transaction must not commit.
+func (e *Engine) produceFailed(err error) {
 	e.metrics.produceErrs.Inc()
 	e.counters.produceErrs.Add(1)
 	e.produceErr.CompareAndSwap(nil, &err)
-	e.log.Error("produce failed", "topic", r.Topic, "partition", r.Partition, "err", err)
 }
 
-// checkpoint writes the snapshots of changed twins of the given partitions,
-// waits until the broker has every output record, and commits the consumed
-// offsets. If any output was refused it does not commit, so the records are
-// consumed again after a restart.
-func (e *Engine) checkpoint(ctx context.Context, parts []int32) {
-	for _, p := range parts {
-		if w, ok := e.workers[p]; ok {
-			w.do(w.checkpoint)
+// commit writes the snapshots of changed twins, then commits them with the
+// outputs and the consumed offsets in one transaction. After a commit the
+// store gets the changed views and the alerts; after an abort the twins are
+// restored from the changelog and the consumer rewinds to the committed
+// offsets, so the work is done again.
+func (e *Engine) commit(ctx context.Context) {
+	if !e.inTxn {
+		return
+	}
+	for _, p := range sortedPartitions(e.workers) {
+		w := e.workers[p]
+		w.do(w.checkpoint)
+	}
+	try := kgo.TryCommit
+	if e.produceErr.Load() != nil {
+		try = kgo.TryAbort
+	}
+	committed := e.endTxn(ctx, try)
+	if !committed {
+		e.restoreAll(ctx)
+		return
+	}
+	var views []*twin.ProjectView
+	var alerts []twin.Alert
+	for _, p := range sortedPartitions(e.workers) {
+		w := e.workers[p]
+		var r batchResult
+		w.do(func() { r = w.committed() })
+		views = append(views, r.views...)
+		alerts = append(alerts, r.alerts...)
+	}
+	slices.SortStableFunc(alerts, func(a, b twin.Alert) int { return a.Time.Compare(b.Time) })
+	for _, a := range alerts {
+		e.metrics.alerts.WithLabelValues(a.Change).Inc()
+	}
+	e.store.publish(views, alerts)
+	twins, open := e.store.Counts()
+	e.metrics.twins.Set(float64(twins))
+	e.metrics.openAlarms.Set(float64(open))
+}
+
+// endTxn ends the open transaction (or, with none open, resets the
+// session after a rebalance) and reports whether it committed.
+func (e *Engine) endTxn(ctx context.Context, try kgo.TransactionEndTry) bool {
+	wasOpen := e.inTxn
+	committed, err := e.sess.End(ctx, try)
+	e.inTxn = false
+	perr := e.produceErr.Swap(nil)
+	switch {
+	case committed:
+		e.counters.commits.Add(1)
+		e.metrics.checkpoints.Inc()
+		return true
+	case err != nil && ctx.Err() == nil:
+		e.log.Error("transaction failed; restoring from the changelog", "err", err)
+		if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
+			e.fail(fmt.Errorf("transaction: %w (another process uses the instance %q?)", err, e.cfg.Instance))
+		}
+	case perr != nil:
+		e.log.Error("outputs were refused; transaction aborted", "err", *perr)
+	}
+	if wasOpen {
+		e.counters.aborts.Add(1)
+	}
+	return false
+}
+
+// fail records an error that stops the engine; Run returns the first one.
+func (e *Engine) fail(err error) {
+	e.log.Error("engine stopping", "err", err)
+	e.fatal.CompareAndSwap(nil, &err)
+	if e.stop != nil {
+		e.stop()
+	}
+}
+
+// poisoned collects the records whose Apply panicked in this batch.
+func (e *Engine) poisoned() bool {
+	any := false
+	for _, w := range e.workers {
+		if w.poisoned != nil {
+			e.mu.Lock()
+			e.poison[w.poisoned.source] = w.poisoned.msg
+			e.mu.Unlock()
+			any = true
 		}
 	}
-	if err := e.client.Flush(ctx); err != nil {
-		e.log.Warn("checkpoint: flush interrupted; offsets not committed", "err", err)
-		return
-	}
-	if perr := e.produceErr.Swap(nil); perr != nil {
-		e.log.Error("checkpoint: outputs were refused; offsets not committed", "err", *perr)
-		return
-	}
-	if err := e.client.CommitUncommittedOffsets(ctx); err != nil {
-		e.log.Warn("checkpoint: commit failed", "err", err)
-		return
-	}
-	e.metrics.checkpoints.Inc()
+	return any
 }
 
-func (e *Engine) ownedPartitions() []int32 {
-	out := make([]int32, 0, len(e.workers))
-	for p := range e.workers {
-		out = append(out, p)
+// poisonReason reports whether a record's Apply panicked before, and how.
+func (e *Engine) poisonReason(src string) (string, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	msg, ok := e.poison[src]
+	return msg, ok
+}
+
+// restoreAll replaces every worker by one restored from the changelog (the
+// state of the last commit).
+func (e *Engine) restoreAll(ctx context.Context) {
+	parts := sortedPartitions(e.workers)
+	e.dropWorkers(parts, false)
+	if err := e.startWorkers(ctx, parts); err != nil {
+		e.fail(err)
 	}
-	slices.Sort(out)
-	return out
+}
+
+// onAssigned starts a worker per newly assigned partition number, restored
+// from the changelog before any record is consumed.
+func (e *Engine) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	defer e.readyOnce.Do(func() { close(e.ready) })
+	e.rebalanced = true
+	var fresh []int32
+	for _, p := range partitionNumbers(assigned) {
+		if _, ok := e.workers[p]; !ok {
+			fresh = append(fresh, p)
+		}
+	}
+	if err := e.startWorkers(ctx, fresh); err != nil {
+		e.fail(err)
+	}
+}
+
+// onRevoked stops the workers of revoked partitions. Their uncommitted work
+// is dropped: the session aborts the open transaction.
+func (e *Engine) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	e.rebalanced = true
+	if parts := partitionNumbers(revoked); len(parts) > 0 {
+		e.dropWorkers(parts, true)
+		e.log.Info("partitions revoked", "partitions", parts)
+	}
+}
+
+// onLost drops the workers of lost partitions: another member may already
+// own them.
+func (e *Engine) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	e.rebalanced = true
+	parts := partitionNumbers(lost)
+	e.dropWorkers(parts, true)
+	e.log.Warn("partitions lost", "partitions", parts)
 }
 
 // partitionNumbers returns the distinct partition numbers of an assignment.
@@ -441,34 +660,56 @@ func partitionNumbers(assigned map[string][]int32) []int32 {
 	return slices.Compact(out)
 }
 
-// onAssigned starts a worker per newly assigned partition number and
-// restores its twins from the changelog before any record is consumed.
-func (e *Engine) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
-	defer e.readyOnce.Do(func() { close(e.ready) })
-	var fresh []int32
-	for _, p := range partitionNumbers(assigned) {
-		if _, ok := e.workers[p]; !ok {
-			fresh = append(fresh, p)
+func (e *Engine) dropWorkers(parts []int32, fromStore bool) {
+	for _, p := range parts {
+		w, ok := e.workers[p]
+		if !ok {
+			continue
 		}
+		w.stop()
+		if fromStore {
+			e.store.drop(sortedIDs(w.twins))
+		}
+		delete(e.workers, p)
+		if e.paused[p] {
+			delete(e.paused, p)
+			e.client.ResumeFetchPartitions(e.partitionTopics(p))
+		}
+		e.mu.Lock()
+		delete(e.owned, p)
+		delete(e.ends, p)
+		e.mu.Unlock()
 	}
-	if len(fresh) == 0 {
-		return
+	e.metrics.partitions.Set(float64(len(e.workers)))
+}
+
+// startWorkers restores partitions from the changelog (retrying while the
+// broker is not ready) and starts their workers.
+func (e *Engine) startWorkers(ctx context.Context, parts []int32) error {
+	if len(parts) == 0 {
+		return nil
 	}
 	start := time.Now()
-	restored := map[int32]*worker{}
-	for _, p := range fresh {
-		restored[p] = newWorker(e, p)
+	var ws map[int32]*worker
+	var err error
+	for attempt := range 100 {
+		ws, err = e.restore(ctx, parts)
+		if err == nil || errors.Is(err, errBadSnapshot) || ctx.Err() != nil {
+			break
+		}
+		e.log.Warn("restore: retrying", "partitions", parts, "attempt", attempt+1, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
-	n, err := e.restoreRetrying(ctx, restored)
 	if err != nil {
-		// Without its state a partition's twins would be wrong: stop the
-		// engine with the error rather than run without them.
-		e.fail(fmt.Errorf("restore partitions %v from %s: %w", fresh, e.cfg.Topics.State(), err))
-		return
+		return fmt.Errorf("restore partitions %v from %s: %w", parts, e.cfg.Topics.State(), err)
 	}
 	var views []*twin.ProjectView
-	for _, p := range fresh {
-		w := restored[p]
+	n := 0
+	for _, p := range parts {
+		w := ws[p]
 		go w.run()
 		e.workers[p] = w
 		e.mu.Lock()
@@ -477,156 +718,61 @@ func (e *Engine) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[str
 		for _, id := range sortedIDs(w.twins) {
 			views = append(views, w.twins[id].View())
 		}
+		n += len(w.twins)
 	}
 	e.store.publish(views, nil)
 	e.metrics.partitions.Set(float64(len(e.workers)))
 	e.metrics.restored.Add(float64(n))
-	e.log.Info("partitions assigned", "partitions", fresh, "twins_restored", n, "took", time.Since(start).Round(time.Millisecond))
+	e.log.Info("partitions restored", "partitions", parts, "twins", n, "took", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
-// onRevoked checkpoints and stops the workers of revoked partitions.
-func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
-	parts := partitionNumbers(revoked)
-	if len(parts) == 0 {
-		return
+// restore builds workers for partitions from the committed changelog, the
+// committed input offsets and the inputs' stable offsets.
+func (e *Engine) restore(ctx context.Context, parts []int32) (map[int32]*worker, error) {
+	cps, err := ReadChangelog(ctx, e.cfg.Brokers, e.cfg.ClientID+"-restore", e.cfg.Topics.State(), parts)
+	if err != nil {
+		return nil, err
 	}
-	e.checkpoint(ctx, parts)
-	e.dropWorkers(parts)
-	e.log.Info("partitions revoked", "partitions", parts)
-}
-
-// onLost drops the workers of lost partitions without committing: another
-// member may already own them.
-func (e *Engine) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-	parts := partitionNumbers(lost)
-	e.produceErr.Store(nil)
-	e.dropWorkers(parts)
-	e.log.Warn("partitions lost", "partitions", parts)
-}
-
-func (e *Engine) dropWorkers(parts []int32) {
+	committed, err := e.adm.FetchOffsets(ctx, e.cfg.Group)
+	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+		return nil, fmt.Errorf("fetch committed offsets: %w", err)
+	}
+	starts, err := e.adm.ListStartOffsets(ctx, e.inputs...)
+	if err != nil {
+		return nil, fmt.Errorf("list input start offsets: %w", err)
+	}
+	stable, err := e.adm.ListCommittedOffsets(ctx, e.inputs...)
+	if err != nil {
+		return nil, fmt.Errorf("list input stable offsets: %w", err)
+	}
+	out := make(map[int32]*worker, len(parts))
 	for _, p := range parts {
-		w, ok := e.workers[p]
-		if !ok {
-			continue
-		}
-		w.stop()
-		e.store.drop(sortedIDs(w.twins))
-		delete(e.workers, p)
-		e.mu.Lock()
-		delete(e.owned, p)
-		for _, offs := range e.applied {
-			delete(offs, p)
-		}
-		e.mu.Unlock()
-	}
-	e.metrics.partitions.Set(float64(len(e.workers)))
-}
-
-// restoreRetrying restores, retrying for a while when the changelog's
-// offsets are not known yet (a topic just created) or the broker does not
-// answer. A snapshot that does not decode is not retried.
-func (e *Engine) restoreRetrying(ctx context.Context, workers map[int32]*worker) (int, error) {
-	var err error
-	for attempt := range 50 {
-		var n int
-		n, err = e.restore(ctx, workers)
-		if err == nil || errors.Is(err, errBadSnapshot) || ctx.Err() != nil {
-			return n, err
-		}
-		for _, w := range workers {
-			clear(w.twins)
-		}
-		e.log.Warn("restore: retrying", "attempt", attempt+1, "err", err)
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	return 0, err
-}
-
-// fail records an error that stops the engine; Run returns the first one.
-func (e *Engine) fail(err error) {
-	e.log.Error("engine stopping", "err", err)
-	e.fatal.CompareAndSwap(nil, &err)
-	e.stop()
-}
-
-// restore reads the changelog partitions of the given workers from the
-// start to their current end and loads every twin. It returns the number of
-// twins restored.
-func (e *Engine) restore(ctx context.Context, workers map[int32]*worker) (int, error) {
-	topic := e.cfg.Topics.State()
-	ends, err := e.adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		return 0, fmt.Errorf("list changelog end offsets: %w", err)
-	}
-	starts, err := e.adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		return 0, fmt.Errorf("list changelog start offsets: %w", err)
-	}
-	want := map[int32]int64{}
-	offsets := map[int32]kgo.Offset{}
-	for p := range workers {
-		end, ok := ends.Lookup(topic, p)
-		if !ok || end.Err != nil {
-			return 0, fmt.Errorf("changelog partition %d: no end offset", p)
-		}
-		begin, _ := starts.Lookup(topic, p)
-		if end.Offset > begin.Offset {
-			want[p] = end.Offset
-			offsets[p] = kgo.NewOffset().AtStart()
-		}
-	}
-	if len(want) == 0 {
-		return 0, nil
-	}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(e.cfg.Brokers...),
-		kgo.ClientID(e.cfg.ClientID+"-restore"),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
-	)
-	if err != nil {
-		return 0, err
-	}
-	defer cl.Close()
-	for len(want) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
-		}
-		var ferr error
-		fetches.EachError(func(_ string, p int32, err error) { ferr = fmt.Errorf("changelog partition %d: %w", p, err) })
-		if ferr != nil {
-			return 0, ferr
-		}
-		var rerr error
-		fetches.EachRecord(func(r *kgo.Record) {
-			if rerr != nil {
-				return
+		w := newWorker(e, p)
+		pos := make([]int64, len(e.inputs))
+		for i, topic := range e.inputs {
+			s, ok := starts.Lookup(topic, p)
+			if !ok || s.Err != nil {
+				return nil, fmt.Errorf("input %s partition %d: no start offset", topic, p)
 			}
-			if err := workers[r.Partition].restore(r); err != nil {
-				rerr = err
+			pos[i] = s.Offset
+			if c, ok := committed.Lookup(topic, p); ok && c.Err == nil && c.At >= 0 {
+				pos[i] = max(pos[i], c.At)
 			}
-			if r.Offset+1 >= want[r.Partition] {
-				delete(want, r.Partition)
+			if l, ok := stable.Lookup(topic, p); ok && l.Err == nil {
+				w.end[i] = l.Offset
 			}
-		})
-		if rerr != nil {
-			return 0, rerr
 		}
+		if err := w.load(cps[p], pos); err != nil {
+			return nil, err
+		}
+		out[p] = w
 	}
-	n := 0
-	for _, w := range workers {
-		n += len(w.twins)
-	}
-	return n, nil
+	return out, nil
 }
 
-// probe checks the broker every two seconds and computes the lag of the
-// owned partitions, until ctx ends.
+// probe checks the broker every two seconds, computes the lag of the owned
+// partitions and learns the inputs' stable offsets, until ctx ends.
 func (e *Engine) probe(ctx context.Context) {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
@@ -663,8 +809,11 @@ func (e *Engine) probe(ctx context.Context) {
 	}
 }
 
+// updateLag computes the lag (stable end offset minus committed offset,
+// over the owned input partitions) and hands the stable offsets to the
+// poll loop for the workers.
 func (e *Engine) updateLag(ctx context.Context) error {
-	ends, err := e.adm.ListEndOffsets(ctx, e.cfg.Topics.Inputs()...)
+	stable, err := e.adm.ListCommittedOffsets(ctx, e.inputs...)
 	if err != nil {
 		return err
 	}
@@ -675,16 +824,27 @@ func (e *Engine) updateLag(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var lag int64
-	ends.Each(func(o kadm.ListedOffset) {
+	stable.Each(func(o kadm.ListedOffset) {
 		if o.Err != nil || !e.owned[o.Partition] {
 			return
 		}
-		next := e.applied[o.Topic][o.Partition]
-		if c, ok := committed.Lookup(o.Topic, o.Partition); ok && c.At > next {
-			next = c.At
+		i := slices.Index(e.inputs, o.Topic)
+		if i < 0 {
+			return
 		}
-		if o.Offset > next {
-			lag += o.Offset - next
+		if e.ends[o.Partition] == nil {
+			e.ends[o.Partition] = make([]int64, len(e.inputs))
+			for j := range e.ends[o.Partition] {
+				e.ends[o.Partition][j] = -1
+			}
+		}
+		e.ends[o.Partition][i] = o.Offset
+		var at int64
+		if c, ok := committed.Lookup(o.Topic, o.Partition); ok && c.Err == nil {
+			at = c.At
+		}
+		if o.Offset > at {
+			lag += o.Offset - at
 		}
 	})
 	e.lagValue.Store(lag)

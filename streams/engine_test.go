@@ -83,6 +83,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// registration returns the registration of a project and of one site.
+func registration(t *testing.T, project string, at time.Time) []*twin.Event {
+	t.Helper()
+	start, _ := twin.ParseWhen(at.AddDate(0, 0, -10).Format(time.DateOnly))
+	fin, _ := twin.ParseWhen("2027-06-30")
+	return []*twin.Event{
+		event(t, "reg-"+project, twin.TypeProjectRegistered, project, "", at.Add(-time.Hour), &twin.ProjectRegistered{
+			Name: "Project " + project, District: "Nanshan", Kind: "housing", Owner: "O-1", Contractor: "C-1", Supervisor: "S-1",
+			BudgetCNY: 5e8, PlannedStart: start, PlannedFinish: fin,
+		}),
+		event(t, "site-"+project, twin.TypeSiteAdded, project, project+"-S1", at.Add(-time.Hour), &twin.SiteAdded{Name: "Main", Lat: 22.52, Lon: 113.93, Terrain: "C"}),
+	}
+}
+
 func event(t *testing.T, id, typ, project, site string, at time.Time, data twin.Data) *twin.Event {
 	t.Helper()
 	return &twin.Event{ID: id, Type: typ, Source: "test", Time: at, Project: project, Site: site, Data: data}
@@ -98,17 +112,11 @@ func TestEngineEndToEnd(t *testing.T) {
 	defer pub.Close()
 	ctx := context.Background()
 	at := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC) // 11:00 in Shenzhen: day limits
-	reg, _ := twin.ParseWhen("2026-11-10")
-	fin, _ := twin.ParseWhen("2027-06-30")
-	evs := []*twin.Event{
-		event(t, "r1", twin.TypeProjectRegistered, "P-001", "", at.Add(-time.Hour), &twin.ProjectRegistered{
-			Name: "Qianhai Tower", District: "Nanshan", Kind: "housing", Owner: "O-1", Contractor: "C-1", Supervisor: "S-1",
-			BudgetCNY: 5e8, PlannedStart: reg, PlannedFinish: fin,
-		}),
-		event(t, "r2", twin.TypeSiteAdded, "P-001", "P-001-S1", at.Add(-time.Hour), &twin.SiteAdded{Name: "North", Lat: 22.52, Lon: 113.93, Terrain: "C"}),
+	evs := append(registration(t, "P-001", at), registration(t, "P-002", at)...)
+	evs = append(evs,
 		event(t, "s1", twin.TypeSensorReading, "P-001", "P-001-S1", at, &twin.SensorReading{Kind: "noise", Value: 95, Unit: "dB(A)"}),
 		event(t, "s2", twin.TypeSensorReading, "P-002", "P-002-S1", at, &twin.SensorReading{Kind: "pm10", Value: 80, Unit: "µg/m³"}),
-	}
+	)
 	if err := pub.Publish(ctx, evs...); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +149,7 @@ func TestEngineEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(rec.Value, &a); err != nil || a.Key != "noise_leq" || string(rec.Key) != "P-001" {
 		t.Fatalf("alert record %s: %v", rec.Value, err)
 	}
-	if st := e.Stats(); st.Events != 4 || st.Twins != 2 || st.DeadLetters != 0 {
+	if st := e.Stats(); st.Events != 6 || st.Twins != 2 || st.DeadLetters != 0 {
 		t.Errorf("stats = %+v", st)
 	}
 }
@@ -181,6 +189,17 @@ func TestDeadLetterAndForward(t *testing.T) {
 		{"bad field", topics.Input("sensor"), strings.Replace(good, `"unit":"dB(A)"`, `"unit":"furlongs"`, 1), "data.unit: must be one of", 1},
 		{"wrong topic", topics.Input("payment"), good, "belongs on topic sitetwin.sensor", 2},
 		{"misrouted but good", topics.Input("sensor"), good, "", wrongOwner},
+	}
+	pub, err := NewPublisher([]string{b.Addr()}, topics, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := pub.Publish(ctx, registration(t, "P-007", time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC))...); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Flush(ctx); err != nil {
+		t.Fatal(err)
 	}
 	for _, c := range cases {
 		r := &kgo.Record{Topic: c.topic, Partition: c.partition, Value: []byte(c.value)}
@@ -264,6 +283,7 @@ func TestRestartRestoresTwins(t *testing.T) {
 		}
 	}
 
+	publish(registration(t, "P-003", at)...)
 	first, err := NewEngine(EngineConfig{Brokers: []string{b.Addr()}, Group: "restart", Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"runtime/debug"
 	"slices"
 	"strconv"
 
@@ -26,41 +28,79 @@ const (
 	HeaderStateVersion = "sitetwin-state-version"
 	// StateVersion is the current twin-state format version.
 	StateVersion = "1"
-	// cityKey is the twin-state key of a partition's city-wide events. '~'
-	// cannot occur in a project id.
-	cityKey = "~city"
 )
 
 // cityState is what a partition remembers of city-wide events, so that a
-// twin created later still learns of an active typhoon advisory or
+// twin registered later still learns of an active typhoon advisory or
 // rainstorm signal: the latest event per kind, as received.
 type cityState struct {
 	Events map[string]json.RawMessage `json:"events"` // by "type" or "type/district"
 	Order  []string                   `json:"order"`  // keys in order of arrival
 }
 
+// buffered is a fetched input record waiting to be applied, decoded once.
+type buffered struct {
+	rec *kgo.Record
+	ev  *twin.Event
+	err error
+	at  int64 // merge key: event time (Unix ns); math.MinInt64 for records that change no twin here
+}
+
 // worker owns the twins of one partition number. Only its goroutine touches
 // them; the engine talks to it through jobs.
+//
+// The records of a partition number come from several topics (registry,
+// sensor, payment ...), fetched independently. The worker applies them in a
+// deterministic order: by event time, then topic, then offset, taking the
+// next record only when every topic either has a fetched record waiting or
+// has been read to its last stable offset. So the same committed input gives
+// the same twins and the same alerts however fetches were cut, and however
+// often the process restarted. Records fetched but still waiting when a
+// transaction commits are written to the changelog with the twins.
 type worker struct {
 	e         *Engine
 	partition int32
 	twins     map[string]*twin.ProjectTwin
 	city      cityState
-	dirty     map[string]bool // changed since the last checkpoint
-	cityDirty bool
-	jobs      chan func()
-	done      chan struct{}
+
+	buf    [][]buffered // per input topic, in offset order
+	polled []int64      // per input topic: offset after the last record fetched (-1 unknown)
+	end    []int64      // per input topic: the last stable offset known
+
+	dirty    map[string]bool // twins changed since the last checkpoint
+	meta     bool            // city state or waiting records changed since then
+	touched  map[string]bool // twins changed since the last commit (for the store)
+	alerts   []twin.Alert    // alerts since the last commit (for the store)
+	poisoned *poisonInfo     // set when Apply panicked; the engine aborts and restores
+
+	jobs chan func()
+	done chan struct{}
+}
+
+// poisonInfo names a record whose application panicked.
+type poisonInfo struct {
+	source string
+	msg    string
 }
 
 func newWorker(e *Engine, p int32) *worker {
-	return &worker{
+	n := len(e.inputs)
+	w := &worker{
 		e: e, partition: p,
-		twins: map[string]*twin.ProjectTwin{},
-		city:  cityState{Events: map[string]json.RawMessage{}},
-		dirty: map[string]bool{},
-		jobs:  make(chan func(), 1),
-		done:  make(chan struct{}),
+		twins:   map[string]*twin.ProjectTwin{},
+		city:    cityState{Events: map[string]json.RawMessage{}},
+		buf:     make([][]buffered, n),
+		polled:  make([]int64, n),
+		end:     make([]int64, n),
+		dirty:   map[string]bool{},
+		touched: map[string]bool{},
+		jobs:    make(chan func(), 1),
+		done:    make(chan struct{}),
 	}
+	for i := range w.polled {
+		w.polled[i], w.end[i] = -1, -1
+	}
+	return w
 }
 
 // run executes jobs until the job channel is closed.
@@ -84,90 +124,167 @@ func (w *worker) stop() {
 	<-w.done
 }
 
-// batchResult is what applying a batch produced for the store.
-type batchResult struct {
-	views  []*twin.ProjectView
-	alerts []twin.Alert
+// fetched is what one poll brought for one input topic of a partition.
+type fetched struct {
+	topic int // index in Engine.inputs
+	recs  []*kgo.Record
+	lso   int64 // last stable offset reported by the fetch; -1 when none
 }
 
-// process applies records of this partition in order. It runs on the
-// worker's goroutine.
-func (w *worker) process(recs []*kgo.Record) batchResult {
-	touched := map[string]bool{}
-	var res batchResult
-	for _, r := range recs {
-		w.processOne(r, touched, &res)
-	}
-	for _, id := range sortedIDs(touched) {
-		res.views = append(res.views, w.twins[id].View())
-	}
-	return res
-}
-
-func (w *worker) processOne(r *kgo.Record, touched map[string]bool, res *batchResult) {
-	e, m := w.e, w.e.metrics
-	ev, err := twin.Decode(r.Value)
-	if err != nil {
-		class := "invalid"
-		if errors.Is(err, twin.ErrMalformed) {
-			class = "malformed"
+// receive buffers fetched records (control records only move the position)
+// and learns the topics' stable offsets.
+func (w *worker) receive(fs []fetched) {
+	for _, f := range fs {
+		for _, r := range f.recs {
+			w.polled[f.topic] = r.Offset + 1
+			if r.Attrs.IsControl() {
+				continue
+			}
+			w.buf[f.topic] = append(w.buf[f.topic], w.decode(r))
+			w.meta = true
 		}
-		w.deadLetter(r, class, "decode: "+err.Error())
+		if f.lso > w.end[f.topic] {
+			w.end[f.topic] = f.lso
+		}
+	}
+}
+
+// learnEnds raises the known stable offsets (from the engine's probe).
+func (w *worker) learnEnds(ends []int64) {
+	for i, e := range ends {
+		if e > w.end[i] {
+			w.end[i] = e
+		}
+	}
+}
+
+// decode decodes a record once and computes its merge key.
+func (w *worker) decode(r *kgo.Record) buffered {
+	b := buffered{rec: r, at: math.MinInt64}
+	b.ev, b.err = twin.Decode(r.Value)
+	if b.err != nil {
+		return b
+	}
+	b.ev.Received = r.Timestamp
+	owner := w.partition
+	if b.ev.Project != twin.CityWide {
+		owner = Partition(b.ev.Project, w.e.partitions)
+	}
+	if w.e.cfg.Topics.ForType(b.ev.Type) == r.Topic && owner == w.partition {
+		b.at = b.ev.Time.UnixNano()
+	}
+	return b
+}
+
+// buffered returns the number of records waiting.
+func (w *worker) waiting() int {
+	n := 0
+	for _, b := range w.buf {
+		n += len(b)
+	}
+	return n
+}
+
+// drain applies waiting records in merge order until a topic with nothing
+// waiting may still hold an earlier record (it has not been read to its
+// stable offset), or nothing waits, or a record poisoned the worker.
+func (w *worker) drain() {
+	for w.poisoned == nil {
+		best := -1
+		for i, b := range w.buf {
+			if len(b) == 0 {
+				if w.polled[i] < w.end[i] {
+					return // records of this topic are still to come; they may be earlier
+				}
+				continue
+			}
+			if best < 0 || before(b[0], w.buf[best][0], i, best) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return
+		}
+		next := w.buf[best][0]
+		w.buf[best] = w.buf[best][1:]
+		w.meta = true
+		w.processOne(next)
+	}
+}
+
+// before orders the heads of two topics: event time, then topic index (the
+// order of twin.Streams: registry first), then offset.
+func before(a, b buffered, ai, bi int) bool {
+	if a.at != b.at {
+		return a.at < b.at
+	}
+	if ai != bi {
+		return ai < bi
+	}
+	return a.rec.Offset < b.rec.Offset
+}
+
+// processOne applies one record, or dead-letters or forwards it. A panic in
+// Apply poisons the worker: the twin may be half changed, so the engine
+// aborts the transaction, restores the partitions and dead-letters this
+// record when it comes again.
+func (w *worker) processOne(b buffered) {
+	e, m, r := w.e, w.e.metrics, b.rec
+	if msg, ok := e.poisonReason(source(r)); ok {
+		w.deadLetter(r, "panic", "applying this record panicked, so it was not applied: "+msg)
 		return
 	}
+	if b.err != nil {
+		class := "invalid"
+		if errors.Is(b.err, twin.ErrMalformed) {
+			class = "malformed"
+		}
+		w.deadLetter(r, class, "decode: "+b.err.Error())
+		return
+	}
+	ev := b.ev
 	if want := e.cfg.Topics.ForType(ev.Type); want != r.Topic {
 		w.deadLetter(r, "wrong_topic", fmt.Sprintf("event type %s belongs on topic %s, not %s", ev.Type, want, r.Topic))
 		return
 	}
+	defer func() {
+		if v := recover(); v != nil {
+			w.poisoned = &poisonInfo{source: source(r), msg: fmt.Sprintf("%v", v)}
+			e.log.Error("apply panicked; the transaction will be aborted and the record dead-lettered",
+				"source", source(r), "panic", v, "stack", string(debug.Stack()))
+		}
+	}()
 	if ev.Project == twin.CityWide {
 		if !hasHeader(r, HeaderBroadcast) {
 			w.broadcast(r)
 		}
-		w.applyCity(r, ev, touched, res)
+		w.applyCity(r, ev)
 		return
 	}
 	if owner := Partition(ev.Project, e.partitions); owner != w.partition {
 		w.forward(r, ev.Project, owner)
 		return
 	}
-	p := w.twinFor(ev.Project, touched, res)
-	if err := w.apply(p, ev, res); err != nil {
+	p, known := w.twins[ev.Project]
+	if !known {
+		p = twin.NewProject(ev.Project, e.cfg.Rules)
+	}
+	if err := w.apply(p, ev); err != nil {
 		w.deadLetter(r, "rejected", err.Error())
 		return
 	}
-	touched[p.ID] = true
+	if !known {
+		// a new twin (its registration): it learns the active city-wide events
+		w.twins[p.ID] = p
+		w.applyStoredCity(p)
+	}
 	m.applied.WithLabelValues(r.Topic).Inc()
 	e.counters.events.Add(1)
 }
 
-// twinFor returns the twin of a project, creating it (and telling it the
-// active city-wide events) when it is new.
-func (w *worker) twinFor(id string, touched map[string]bool, res *batchResult) *twin.ProjectTwin {
-	if p, ok := w.twins[id]; ok {
-		return p
-	}
-	p := twin.NewProject(id, w.e.cfg.Rules)
-	w.twins[id] = p
-	w.dirty[id] = true
-	touched[id] = true
-	for _, k := range w.city.Order {
-		raw := w.city.Events[k]
-		ev, err := twin.Decode(raw)
-		if err != nil {
-			// stored only after it decoded once; a changed build that no
-			// longer accepts it is worth a log line, not a crash
-			w.e.log.Warn("city event no longer decodes", "key", k, "err", err)
-			continue
-		}
-		if err := w.apply(p, ev, res); err != nil {
-			w.e.log.Warn("city event rejected by new twin", "project", id, "key", k, "err", err)
-		}
-	}
-	return p
-}
-
-func (w *worker) apply(p *twin.ProjectTwin, ev *twin.Event, res *batchResult) error {
-	eff, err := twin.Apply(p, ev, w.e.cfg.Rules)
+// apply applies an event to a twin and produces its outputs.
+func (w *worker) apply(p *twin.ProjectTwin, ev *twin.Event) error {
+	eff, err := w.e.cfg.Apply(p, ev, w.e.cfg.Rules)
 	if err != nil {
 		return err
 	}
@@ -177,6 +294,7 @@ func (w *worker) apply(p *twin.ProjectTwin, ev *twin.Event, res *batchResult) er
 		return nil
 	}
 	w.dirty[p.ID] = true
+	w.touched[p.ID] = true
 	if eff.Late {
 		m.late.Inc()
 	}
@@ -184,9 +302,8 @@ func (w *worker) apply(p *twin.ProjectTwin, ev *twin.Event, res *batchResult) er
 		a := &eff.Alerts[i]
 		b, _ := json.Marshal(a)
 		w.produce(&kgo.Record{Topic: w.e.cfg.Topics.Alerts(), Partition: w.partition, Key: []byte(a.Project), Value: b})
-		m.alerts.WithLabelValues(a.Change).Inc()
 	}
-	res.alerts = append(res.alerts, eff.Alerts...)
+	w.alerts = append(w.alerts, eff.Alerts...)
 	for i := range eff.Outbound {
 		o := &eff.Outbound[i]
 		b, _ := json.Marshal(o)
@@ -196,30 +313,41 @@ func (w *worker) apply(p *twin.ProjectTwin, ev *twin.Event, res *batchResult) er
 }
 
 // applyCity applies a city-wide event to every twin of the partition and
-// remembers it for twins created later.
-func (w *worker) applyCity(r *kgo.Record, ev *twin.Event, touched map[string]bool, res *batchResult) {
+// remembers it for twins registered later.
+func (w *worker) applyCity(r *kgo.Record, ev *twin.Event) {
 	key := ev.Type
 	if d, ok := ev.Data.(*twin.RainfallWarning); ok && d.District != "" {
 		key += "/" + d.District
 	}
-	if _, ok := w.city.Events[key]; !ok {
-		w.city.Order = append(w.city.Order, key)
-	} else {
-		i := slices.Index(w.city.Order, key)
-		w.city.Order = append(slices.Delete(w.city.Order, i, i+1), key)
+	if i := slices.Index(w.city.Order, key); i >= 0 {
+		w.city.Order = slices.Delete(w.city.Order, i, i+1)
 	}
+	w.city.Order = append(w.city.Order, key)
 	w.city.Events[key] = slices.Clone(r.Value)
-	w.cityDirty = true
+	w.meta = true
 	for _, id := range sortedIDs(w.twins) {
-		p := w.twins[id]
-		if err := w.apply(p, ev, res); err != nil {
+		if err := w.apply(w.twins[id], ev); err != nil {
 			w.e.log.Warn("city event rejected", "project", id, "event", ev.ID, "err", err)
-			continue
 		}
-		touched[id] = true
 	}
 	w.e.metrics.applied.WithLabelValues(r.Topic).Inc()
 	w.e.counters.events.Add(1)
+}
+
+// applyStoredCity tells a newly registered twin the active city-wide events.
+func (w *worker) applyStoredCity(p *twin.ProjectTwin) {
+	for _, k := range w.city.Order {
+		ev, err := twin.Decode(w.city.Events[k])
+		if err != nil {
+			// stored only after it decoded once; a build that no longer
+			// accepts it is worth a log line, not a crash
+			w.e.log.Warn("stored city event no longer decodes", "key", k, "err", err)
+			continue
+		}
+		if err := w.apply(p, ev); err != nil {
+			w.e.log.Warn("stored city event rejected by a new twin", "project", p.ID, "key", k, "err", err)
+		}
+	}
 }
 
 // broadcast copies a city-wide record to every other partition of its topic.
@@ -257,15 +385,11 @@ func (w *worker) deadLetter(r *kgo.Record, class, reason string) {
 	w.e.logDeadLetter(r, reason)
 }
 
-// produce writes an output record. Outputs use the engine's output context,
-// not the poll loop's: a stop must not cancel records already decided on;
-// the final checkpoint flushes them.
-func (w *worker) produce(r *kgo.Record) {
-	w.e.client.Produce(w.e.outCtx, r, w.e.promise)
-}
+// produce writes an output record in the open transaction.
+func (w *worker) produce(r *kgo.Record) { w.e.produce(r) }
 
-// checkpoint produces snapshots of the twins changed since the last one.
-// It runs on the worker's goroutine; the engine flushes and commits.
+// checkpoint produces the snapshots of the twins changed since the last
+// checkpoint, and the partition record, into the open transaction.
 func (w *worker) checkpoint() {
 	for _, id := range sortedIDs(w.dirty) {
 		p, ok := w.twins[id]
@@ -274,17 +398,40 @@ func (w *worker) checkpoint() {
 		}
 		b, err := json.Marshal(p)
 		if err != nil {
-			w.e.log.Error("snapshot twin", "project", id, "err", err)
+			// A twin that cannot be written cannot be checkpointed: the
+			// engine must not commit past it.
+			w.e.produceFailed(fmt.Errorf("snapshot twin %s: %w", id, err))
 			continue
 		}
 		w.produce(w.stateRecord(id, b))
 	}
-	if w.cityDirty {
-		b, _ := json.Marshal(w.city)
-		w.produce(w.stateRecord(cityKey, b))
+	if w.meta {
+		meta := partitionRecord{Version: 1, City: w.city}
+		for _, b := range w.buf {
+			for _, x := range b {
+				meta.Pending = append(meta.Pending, storeRecord(x.rec))
+			}
+		}
+		b, _ := json.Marshal(meta)
+		w.produce(w.stateRecord(partitionKey, b))
 	}
 	clear(w.dirty)
-	w.cityDirty = false
+	w.meta = false
+}
+
+// committed hands the views of the twins changed since the last commit and
+// the alerts raised since, now that the commit made them final.
+func (w *worker) committed() batchResult {
+	var res batchResult
+	for _, id := range sortedIDs(w.touched) {
+		if p, ok := w.twins[id]; ok {
+			res.views = append(res.views, p.View())
+		}
+	}
+	res.alerts = w.alerts
+	clear(w.touched)
+	w.alerts = nil
+	return res
 }
 
 func (w *worker) stateRecord(key string, value []byte) *kgo.Record {
@@ -294,34 +441,36 @@ func (w *worker) stateRecord(key string, value []byte) *kgo.Record {
 	}
 }
 
-// errBadSnapshot is wrapped by restore when a changelog record does not
-// decode: retrying cannot help.
-var errBadSnapshot = errors.New("bad twin snapshot")
-
-// restore loads one twin-state record; a record with no value deletes.
-func (w *worker) restore(r *kgo.Record) error {
-	key := string(r.Key)
-	if key == cityKey {
-		var c cityState
-		if err := json.Unmarshal(r.Value, &c); err != nil {
-			return fmt.Errorf("%w: city state of partition %d at %s: %v", errBadSnapshot, w.partition, source(r), err)
+// load fills a new worker from its changelog partition and the committed
+// input offsets.
+func (w *worker) load(cp *ChangelogPartition, positions []int64) error {
+	for id, b := range cp.Twins {
+		var p twin.ProjectTwin
+		if err := json.Unmarshal(b, &p); err != nil {
+			return fmt.Errorf("%w: twin %s of partition %d: %v", errBadSnapshot, id, w.partition, err)
 		}
-		if c.Events == nil {
-			c.Events = map[string]json.RawMessage{}
+		w.twins[id] = &p
+	}
+	meta, err := decodeMeta(cp.Meta)
+	if err != nil {
+		return fmt.Errorf("partition %d: %w", w.partition, err)
+	}
+	w.city = meta.City
+	copy(w.polled, positions)
+	for _, s := range meta.Pending {
+		i := w.e.inputIndex(s.Topic)
+		if i < 0 {
+			return fmt.Errorf("%w: partition %d waits on a record of unknown topic %s", errBadSnapshot, w.partition, s.Topic)
 		}
-		w.city = c
-		return nil
+		w.buf[i] = append(w.buf[i], w.decode(s.record()))
 	}
-	if r.Value == nil {
-		delete(w.twins, key)
-		return nil
-	}
-	var p twin.ProjectTwin
-	if err := json.Unmarshal(r.Value, &p); err != nil {
-		return fmt.Errorf("%w: twin %s at %s: %v", errBadSnapshot, key, source(r), err)
-	}
-	w.twins[key] = &p
 	return nil
+}
+
+// batchResult is what a commit made final, for the store.
+type batchResult struct {
+	views  []*twin.ProjectView
+	alerts []twin.Alert
 }
 
 func copyRecord(r *kgo.Record, topic string, partition int32, key []byte) *kgo.Record {

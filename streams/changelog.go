@@ -1,0 +1,192 @@
+package streams
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// partitionKey is the changelog key of a partition's own record (its
+// city-wide events and the records it fetched but has not applied yet). '~'
+// cannot occur in a project id.
+const partitionKey = "~partition"
+
+// partitionRecord is the changelog record of one partition number besides
+// its twins. It is written in the same transaction as the twins and the
+// consumed offsets.
+type partitionRecord struct {
+	Version int            `json:"version"`
+	City    cityState      `json:"city"`
+	Pending []storedRecord `json:"pending,omitempty"`
+}
+
+// storedRecord is an input record kept in the changelog: fetched and
+// covered by the committed offsets, but not applied yet (it waits for the
+// other topics of its partition, see worker.drain).
+type storedRecord struct {
+	Topic     string         `json:"topic"`
+	Partition int32          `json:"partition"`
+	Offset    int64          `json:"offset"`
+	Key       []byte         `json:"key,omitempty"`
+	Value     []byte         `json:"value"`
+	Headers   []storedHeader `json:"headers,omitempty"`
+	Timestamp int64          `json:"timestamp_ms"`
+}
+
+type storedHeader struct {
+	Key   string `json:"key"`
+	Value []byte `json:"value"`
+}
+
+func storeRecord(r *kgo.Record) storedRecord {
+	s := storedRecord{
+		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value,
+		Timestamp: r.Timestamp.UnixMilli(),
+	}
+	for _, h := range r.Headers {
+		s.Headers = append(s.Headers, storedHeader{Key: h.Key, Value: h.Value})
+	}
+	return s
+}
+
+func (s *storedRecord) record() *kgo.Record {
+	r := &kgo.Record{
+		Topic: s.Topic, Partition: s.Partition, Offset: s.Offset, Key: s.Key, Value: s.Value,
+		Timestamp: time.UnixMilli(s.Timestamp).UTC(),
+	}
+	for _, h := range s.Headers {
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+	}
+	return r
+}
+
+// ChangelogPartition is the committed content of one changelog partition:
+// the latest snapshot of every twin and the partition's own record.
+type ChangelogPartition struct {
+	Twins map[string][]byte // latest snapshot by twin id
+	Meta  []byte            // latest partition record, nil when none
+}
+
+// errBadSnapshot is wrapped when a changelog record does not decode:
+// retrying cannot help.
+var errBadSnapshot = errors.New("bad twin snapshot")
+
+// ReadChangelog reads the committed content of changelog partitions: from
+// their start to their last stable offset, with read-committed isolation, so
+// that the records of aborted or still open transactions are not seen. A
+// record with no value deletes its key. It returns one entry per partition.
+func ReadChangelog(ctx context.Context, brokers []string, clientID, topic string, partitions []int32) (map[int32]*ChangelogPartition, error) {
+	out := make(map[int32]*ChangelogPartition, len(partitions))
+	for _, p := range partitions {
+		out[p] = &ChangelogPartition{Twins: map[string][]byte{}}
+	}
+	boot, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ClientID(clientID), kgo.MetadataMinAge(100*time.Millisecond))
+	if err != nil {
+		return nil, err
+	}
+	defer boot.Close()
+	adm := kadm.NewClient(boot)
+	stable, err := adm.ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("list changelog stable offsets: %w", err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("list changelog start offsets: %w", err)
+	}
+	want := map[int32]int64{}
+	offsets := map[int32]kgo.Offset{}
+	for _, p := range partitions {
+		end, ok := stable.Lookup(topic, p)
+		if !ok || end.Err != nil {
+			return nil, fmt.Errorf("changelog partition %d: no stable offset yet", p)
+		}
+		begin, ok := starts.Lookup(topic, p)
+		if !ok || begin.Err != nil {
+			return nil, fmt.Errorf("changelog partition %d: no start offset yet", p)
+		}
+		if end.Offset > begin.Offset {
+			want[p] = end.Offset
+			offsets[p] = kgo.NewOffset().At(begin.Offset)
+		}
+	}
+	if len(want) == 0 {
+		return out, nil
+	}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(brokers...),
+		kgo.ClientID(clientID),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxBytes(64<<20),
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	for len(want) > 0 {
+		fetches := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var ferr error
+		fetches.EachError(func(_ string, p int32, err error) { ferr = fmt.Errorf("changelog partition %d: %w", p, err) })
+		if ferr != nil {
+			return nil, ferr
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			target, ok := want[r.Partition]
+			if !ok || r.Offset >= target {
+				return // past the stable offset when read: not ours to read yet
+			}
+			if !r.Attrs.IsControl() {
+				cp := out[r.Partition]
+				key := string(r.Key)
+				switch {
+				case key == partitionKey:
+					cp.Meta = r.Value
+				case r.Value == nil:
+					delete(cp.Twins, key)
+				default:
+					cp.Twins[key] = r.Value
+				}
+			}
+			if r.Offset+1 >= target {
+				delete(want, r.Partition)
+			}
+		})
+	}
+	return out, nil
+}
+
+// decodeMeta decodes a partition record (nil: an empty one).
+func decodeMeta(b []byte) (*partitionRecord, error) {
+	m := &partitionRecord{Version: 1, City: cityState{Events: map[string]json.RawMessage{}}}
+	if b == nil {
+		return m, nil
+	}
+	if err := json.Unmarshal(b, m); err != nil {
+		return nil, fmt.Errorf("%w: partition record: %v", errBadSnapshot, err)
+	}
+	if m.City.Events == nil {
+		m.City.Events = map[string]json.RawMessage{}
+	}
+	return m, nil
+}
+
+// sortedPartitions returns the keys of a partition map in order.
+func sortedPartitions[V any](m map[int32]V) []int32 {
+	out := make([]int32, 0, len(m))
+	for p := range m {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
