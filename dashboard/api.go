@@ -34,6 +34,9 @@ type Config struct {
 	Health func() error
 	// Metrics serves /metrics; nil serves 404 there.
 	Metrics http.Handler
+	// Stats returns the engine's counters for GET /api/stats (any value
+	// that encodes as JSON); nil serves 404 there.
+	Stats func() any
 	// Logger receives request errors; default slog.Default().
 	Logger *slog.Logger
 }
@@ -58,6 +61,9 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("/api/twins/{project}/audit", get(s.audit))
 	s.mux.HandleFunc("/api/alerts", get(s.alerts))
 	s.mux.HandleFunc("/api/sites/near", get(s.near))
+	if cfg.Stats != nil {
+		s.mux.HandleFunc("/api/stats", get(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, cfg.Stats()) }))
+	}
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no API endpoint %s (see GET / for the list)", r.URL.Path))
 	})

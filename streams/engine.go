@@ -201,16 +201,19 @@ func (e *Engine) Ready() <-chan struct{} { return e.ready }
 
 // Stats is a snapshot of the engine's counters.
 type Stats struct {
-	Events      int64 // events applied (duplicates included)
-	DeadLetters int64
-	Twins       int
-	OpenAlarms  int
-	Lag         int64
-	BrokerOK    bool
+	Events      int64 `json:"events"` // events applied (duplicates included)
+	DeadLetters int64 `json:"dead_letters"`
+	Twins       int   `json:"twins"`
+	OpenAlarms  int   `json:"open_alarms"`
+	Lag         int64 `json:"consumer_lag"`
+	BrokerOK    bool  `json:"broker_ok"`
 	// ProduceErrors counts output records the broker refused.
-	ProduceErrors int64
+	ProduceErrors int64 `json:"produce_errors"`
 	// Commits and Aborts count transactions.
-	Commits, Aborts int64
+	Commits int64 `json:"commits"`
+	Aborts  int64 `json:"aborts"`
+	// Partitions lists the partition numbers this process owns.
+	Partitions []int32 `json:"partitions"`
 }
 
 // Stats returns the current counters.
@@ -221,7 +224,14 @@ func (e *Engine) Stats() Stats {
 		Twins: twins, OpenAlarms: open, Lag: e.lagValue.Load(), BrokerOK: e.brokerOK.Load(),
 		ProduceErrors: e.counters.produceErrs.Load(),
 		Commits:       e.counters.commits.Load(), Aborts: e.counters.aborts.Load(),
+		Partitions: e.ownedList(),
 	}
+}
+
+func (e *Engine) ownedList() []int32 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return sortedPartitions(e.owned)
 }
 
 // ErrDegraded is returned by Health while the broker is unreachable.

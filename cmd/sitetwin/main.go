@@ -39,6 +39,7 @@ func commands() []command {
 		{"broker", "run the embedded Kafka-protocol broker alone", brokerCmd},
 		{"replay", "produce recorded events (one CloudEvent per line) into the topics", replayCmd},
 		{"audit", "verify the tamper-evident audit chains (audit verify)", auditCmd},
+		{"state", "dump the committed twin state canonically, or restore a dump (state dump|restore)", stateCmd},
 		{"rules", "print the default rule pack (Shenzhen) as JSON", rulesCmd},
 	}
 }

@@ -43,6 +43,8 @@ type runConfig struct {
 	LogFormat   string
 	StatsEvery  time.Duration
 	Checkpoint  time.Duration
+	Instance    string
+	Session     time.Duration
 }
 
 func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, error) {
@@ -62,7 +64,9 @@ func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, erro
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.StatsEvery, "stats-every", 5*time.Second, "how often to log a stats line (0: never)")
-	fs.DurationVar(&c.Checkpoint, "checkpoint-every", time.Second, "how often changed twins are checkpointed and offsets committed")
+	fs.DurationVar(&c.Checkpoint, "checkpoint-every", 250*time.Millisecond, "how often a transaction commits twin snapshots, outputs and consumed offsets together")
+	fs.StringVar(&c.Instance, "instance", "", "stable name of this process in the consumer group (default: host name and HTTP port); a restarted process with the same name takes its partitions back at once")
+	fs.DurationVar(&c.Session, "session-timeout", 10*time.Second, "how long the group waits for a silent process before moving its partitions")
 	if _, err := parseFlags(fs, args, getenv, 0); err != nil {
 		return c, err
 	}
@@ -80,6 +84,10 @@ func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, erro
 		return c, fmt.Errorf("%w: --partitions must be from 1 to 1000", errUsage)
 	case c.Checkpoint <= 0:
 		return c, fmt.Errorf("%w: --checkpoint-every must be positive", errUsage)
+	case c.Session < 6*time.Second:
+		return c, fmt.Errorf("%w: --session-timeout must be at least 6s", errUsage)
+	case strings.ContainsAny(c.Instance, " \t"):
+		return c, fmt.Errorf("%w: --instance must not contain spaces", errUsage)
 	}
 	return c, nil
 }
@@ -98,6 +106,19 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer, getenv env)
 		return err
 	}
 	return a.Wait()
+}
+
+// defaultInstance names the process after its host and HTTP port, so that
+// two processes on one host differ and a restarted one keeps its name.
+func defaultInstance(httpAddr string) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "sitetwin"
+	}
+	if _, port, err := net.SplitHostPort(httpAddr); err == nil && port != "" && port != "0" {
+		return host + "-" + port
+	}
+	return host
 }
 
 func loadRules(file string) (*twin.Rules, error) {
@@ -157,10 +178,14 @@ func startApp(ctx context.Context, cfg runConfig, log *slog.Logger) (a *app, err
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	instance := cfg.Instance
+	if instance == "" {
+		instance = defaultInstance(cfg.HTTP)
+	}
 	eng, err := streams.NewEngine(streams.EngineConfig{
-		Brokers: brokers, Group: cfg.Group, Rules: rules, Registerer: reg, Logger: log,
-		CheckpointInterval: cfg.Checkpoint,
-		TopicOptions:       streams.TopicOptions{Partitions: int32(cfg.Partitions)},
+		Brokers: brokers, Group: cfg.Group, Instance: instance, Rules: rules, Registerer: reg, Logger: log,
+		CheckpointInterval: cfg.Checkpoint, SessionTimeout: cfg.Session,
+		TopicOptions: streams.TopicOptions{Partitions: int32(cfg.Partitions)},
 	})
 	if err != nil {
 		return nil, err
@@ -169,6 +194,7 @@ func startApp(ctx context.Context, cfg runConfig, log *slog.Logger) (a *app, err
 
 	api, err := dashboard.New(dashboard.Config{
 		Source: eng.Store(), Health: eng.Health, Logger: log,
+		Stats:   func() any { return eng.Stats() },
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 	})
 	if err != nil {
