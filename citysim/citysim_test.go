@@ -299,10 +299,17 @@ func TestIDsAcrossRestarts(t *testing.T) {
 	}
 }
 
+// TestBootstrapOrder: the history is in time order, and registers what
+// the twin needs before it is named (the twin rejects the rest): a
+// project's registration comes before anything else of it, a site's
+// site.added before any event at the site, and equipment's
+// equipment.installed before its readings.
 func TestBootstrapOrder(t *testing.T) {
 	c := newCity(t, citysim.Config{Projects: 100, Seed: 5, Start: testStart})
 	evs := c.Bootstrap()
 	first := map[string]string{}
+	added := map[string]bool{}     // project/site
+	installed := map[string]bool{} // project/site/equipment
 	for i, e := range evs {
 		if e.Time.After(testStart) {
 			t.Fatalf("%s at %v, after Start", e.ID, e.Time)
@@ -312,6 +319,20 @@ func TestBootstrapOrder(t *testing.T) {
 		}
 		if _, ok := first[e.Project]; !ok {
 			first[e.Project] = e.Type
+		}
+		site := e.Project + "/" + e.Site
+		switch d := e.Data.(type) {
+		case *twin.SiteAdded:
+			added[site] = true
+		case *twin.EquipmentInstalled:
+			installed[site+"/"+d.Equipment] = true
+		case *twin.SensorReading:
+			if d.Equipment != "" && !installed[site+"/"+d.Equipment] {
+				t.Errorf("%s reads %s before it is installed at %s", e.ID, d.Equipment, e.Site)
+			}
+		}
+		if e.Site != "" && !added[site] {
+			t.Errorf("%s (%s) names site %s before its site.added", e.ID, e.Type, e.Site)
 		}
 	}
 	if len(first) != 100 {
@@ -382,7 +403,10 @@ func (r *run) problem(format string, args ...any) {
 }
 
 // simulate checks that every event round-trips through Encode and Decode
-// and applies without error.
+// and applies without error, to twins held the way a runtime holds them: an
+// event of a project without a twin is applied to a fresh one, which is kept
+// only if Apply accepts it (so the project's first event must be its
+// registration), and a city-wide event goes to every twin held.
 func simulate(cfg citysim.Config, live int) *run {
 	c, err := citysim.New(cfg)
 	if err != nil {
@@ -393,12 +417,11 @@ func simulate(cfg citysim.Config, live int) *run {
 		city: c, projects: c.Projects(), twins: map[string]*twin.ProjectTwin{},
 		spi: map[string]float64{}, live: map[string]int{}, raised: map[string]int{},
 	}
-	all := make([]*twin.ProjectTwin, 0, len(r.projects))
+	known := map[string]bool{}
 	for _, p := range r.projects {
-		tw := twin.NewProject(p.ID, rules)
-		r.twins[p.ID] = tw
-		all = append(all, tw)
+		known[p.ID] = true
 	}
+	var all []*twin.ProjectTwin // the twins held, in the order they were registered
 	apply := func(e *twin.Event, isLive bool) {
 		b, err := twin.Encode(e)
 		if err != nil {
@@ -418,10 +441,13 @@ func simulate(cfg citysim.Config, live int) *run {
 		}
 		targets := all
 		if d.Project != twin.CityWide {
-			tw, ok := r.twins[d.Project]
-			if !ok {
+			if !known[d.Project] {
 				r.problem("%s: unknown project %s", d.ID, d.Project)
 				return
+			}
+			tw, ok := r.twins[d.Project]
+			if !ok {
+				tw = twin.NewProject(d.Project, rules)
 			}
 			targets = []*twin.ProjectTwin{tw}
 		}
@@ -429,6 +455,11 @@ func simulate(cfg citysim.Config, live int) *run {
 			eff, err := twin.Apply(tw, d, rules)
 			if err != nil {
 				r.problem("apply %s to %s: %v", b, tw.ID, err)
+				continue
+			}
+			if _, ok := r.twins[tw.ID]; !ok {
+				r.twins[tw.ID] = tw
+				all = append(all, tw)
 			}
 			if eff.Duplicate {
 				r.problem("%s applied twice", d.ID)
@@ -446,8 +477,13 @@ func simulate(cfg citysim.Config, live int) *run {
 	for _, e := range c.Bootstrap() {
 		apply(e, false)
 	}
-	for id, tw := range r.twins {
-		r.spi[id] = tw.Schedule.SPIt
+	for _, p := range r.projects {
+		tw, ok := r.twins[p.ID]
+		if !ok || !tw.Registered {
+			r.problem("%s is not registered after the bootstrap", p.ID)
+			return r
+		}
+		r.spi[p.ID] = tw.Schedule.SPIt
 	}
 	for range live {
 		apply(c.Next(), true)

@@ -11,9 +11,13 @@ import (
 )
 
 // ErrRejected is wrapped by Apply's error when an event is well formed but
-// contradicts the twin (a rectification of an unknown hazard, a reading of a
-// crane's load on a foundation pit). The twin is unchanged; runtimes send
-// the event to the dead-letter topic with the error text as the reason.
+// impossible for the twin: an event of a project that was never registered,
+// a reading from a site never added or of equipment never installed, a
+// rectification of an unknown hazard, a reading of a crane's load on a
+// foundation pit, an event time too far after the event was received. The
+// twin is unchanged and the event is not remembered as seen, so a corrected
+// or later copy applies; runtimes send the event to the dead-letter topic
+// with the error text as the reason.
 var ErrRejected = errors.New("event rejected")
 
 // changeOrderKey is the Seen key of a change order id ('#' cannot occur in
@@ -93,6 +97,15 @@ type applier struct {
 // same twin and the same effects, whatever calls it. Applying an event id a
 // second time changes nothing (Effects.Duplicate). An error wraps
 // ErrRejected and leaves the twin unchanged.
+//
+// Until its project.registered has been applied a twin rejects every other
+// event, so a runtime that meets an unknown project id applies the event to
+// a fresh NewProject and keeps the twin only if Apply succeeds, and delivers
+// city-wide events only to the twins it keeps. A sensor reading, an
+// equipment installation or a hazard found at a site needs the site's
+// site.added first, and a reading that names equipment needs its
+// equipment.installed at that site. Event.Received, when set, bounds how far
+// after it the event time may lie (Rules.MaxFuture); Apply reads no clock.
 func Apply(p *ProjectTwin, e *Event, r *Rules) (Effects, error) {
 	var eff Effects
 	if e.Project != p.ID && e.Project != CityWide {
@@ -108,7 +121,7 @@ func Apply(p *ProjectTwin, e *Event, r *Rules) (Effects, error) {
 	if err := a.check(); err != nil {
 		return Effects{}, err
 	}
-	e = &Event{ID: e.ID, Type: e.Type, Source: e.Source, Time: e.Time.UTC(), Project: e.Project, Site: e.Site, Drill: e.Drill, Data: e.Data}
+	e = &Event{ID: e.ID, Type: e.Type, Source: e.Source, Time: e.Time.UTC(), Project: e.Project, Site: e.Site, Drill: e.Drill, Data: e.Data, Received: e.Received}
 	a.e = e
 	// Sensor reading ids are remembered per site, and forgotten by the
 	// site's clock, which is what their expiry is measured by.
@@ -138,30 +151,57 @@ func Apply(p *ProjectTwin, e *Event, r *Rules) (Effects, error) {
 	return eff, nil
 }
 
-// check rejects events that contradict the twin, before anything changes.
+// check rejects events that are impossible for the twin, before anything
+// changes.
 func (a *applier) check() error {
-	p := a.p
-	switch d := a.e.Data.(type) {
+	p, e := a.p, a.e
+	if limit, ahead := a.r.MaxFuture.D(), e.Time.Sub(e.Received); !e.Received.IsZero() && ahead > limit {
+		if whole := ahead.Round(time.Second); whole > limit {
+			ahead = whole // to the second, unless that would hide why it is rejected
+		}
+		return reject("event time %s is %s ahead of the time the event was received (%s), more than the rule pack's max_future of %s (fix the producer's clock or time zone)",
+			rfc3339(e.Time), durationText(ahead), rfc3339(e.Received), durationText(limit))
+	}
+	if _, ok := e.Data.(*ProjectRegistered); !ok && !p.Registered {
+		if e.Project == CityWide {
+			return reject("city-wide %s applied to project %s, which is not registered (deliver city-wide events only to registered twins)", e.Type, p.ID)
+		}
+		return reject("project %s is not registered (send project.registered first)", p.ID)
+	}
+	switch d := e.Data.(type) {
 	case *EquipmentInstalled:
-		if s, ok := p.Sites[a.e.Site]; ok {
-			if eq, ok := s.Equipment[d.Equipment]; ok && eq.Kind != d.Kind {
-				return reject("equipment %s is already known as a %s, not a %s", d.Equipment, eq.Kind, d.Kind)
-			}
+		s, err := p.addedSite(e.Site)
+		if err != nil {
+			return err
+		}
+		if eq, ok := s.Equipment[d.Equipment]; ok && eq.Kind != d.Kind {
+			return reject("equipment %s at site %s is already a %s, not a %s (give the %s its own equipment id)", d.Equipment, s.ID, eq.Kind, d.Kind, d.Kind)
 		}
 	case *SensorReading:
-		need := sensorKinds[d.Kind].equipment
-		if d.Equipment != "" && need != "" {
-			if s, ok := p.Sites[a.e.Site]; ok {
-				if eq, ok := s.Equipment[d.Equipment]; ok && eq.Kind != need {
-					return reject("%s reading for %s, which is a %s, not a %s", d.Kind, d.Equipment, eq.Kind, need)
-				}
-			}
+		s, err := p.addedSite(e.Site)
+		if err != nil {
+			return err
+		}
+		if d.Equipment == "" {
+			break
+		}
+		eq, ok := s.Equipment[d.Equipment]
+		if !ok || !eq.Registered {
+			return reject("equipment %s is not installed at site %s of project %s (send equipment.installed first)", d.Equipment, s.ID, p.ID)
+		}
+		if need := sensorKinds[d.Kind].equipment; need != "" && eq.Kind != need {
+			return reject("%s reading for %s, which is a %s, not a %s (check the reading's equipment id)", d.Kind, d.Equipment, eq.Kind, need)
 		}
 	case *ChangeOrderApproved:
 		if p.Seen.has(changeOrderKey(d.ChangeOrder), false) {
 			return reject("change order %s was already approved by another event", d.ChangeOrder)
 		}
 	case *HazardFound:
+		if e.Site != "" {
+			if _, err := p.addedSite(e.Site); err != nil {
+				return err
+			}
+		}
 		if _, ok := p.Hazards[d.Hazard]; ok {
 			return reject("hazard %s is already recorded", d.Hazard)
 		}
@@ -179,6 +219,15 @@ func (a *applier) check() error {
 		return p.checkReinspection(d.Hazard)
 	}
 	return nil
+}
+
+// addedSite returns a site that site.added has registered, or the rejection
+// of an event that names another.
+func (p *ProjectTwin) addedSite(id string) (*SiteTwin, error) {
+	if s, ok := p.Sites[id]; ok && s.Registered {
+		return s, nil
+	}
+	return nil, reject("site %s is not registered on project %s (send site.added first)", id, p.ID)
 }
 
 // checkReinspection rejects a re-inspection of a hazard that is unknown or
@@ -221,8 +270,8 @@ func (a *applier) apply() {
 		}
 		p.Info.Deadline = deadline.End(loc).UTC().Add(time.Duration(p.Funds.ChangeOrderDays * float64(day)))
 		p.replan()
-		// Alarms raised before the registration (or under a previous
-		// contractor) name the units known now.
+		// A corrected registration may name another owner or contractor:
+		// standing alarms name the units known now.
 		for _, al := range p.Alarms {
 			al.Responsible = a.responsible(al.Rule)
 		}
@@ -232,11 +281,15 @@ func (a *applier) apply() {
 			}
 		}
 	case *SiteAdded:
-		s := p.site(e.Site)
+		s, ok := p.Sites[e.Site]
+		if !ok {
+			s = newSite(e.Site)
+			p.Sites[e.Site] = s
+		}
 		s.Registered, s.Name, s.Lat, s.Lon, s.Terrain = true, d.Name, d.Lat, d.Lon, d.Terrain
 		a.typhoonApproach()
 	case *EquipmentInstalled:
-		s := p.site(e.Site)
+		s := p.Sites[e.Site] // added: see check
 		s.Equipment[d.Equipment] = &Equipment{
 			ID: d.Equipment, Kind: d.Kind, HeightM: d.HeightM, JibLengthM: d.JibLengthM,
 			InServiceLimitMS: d.InServiceLimitMS, OutOfServiceLimitMS: d.OutOfServiceLimitMS,
@@ -476,15 +529,11 @@ func (a *applier) updateCredit() {
 	p.Credit.Changes = cs
 }
 
-// reading applies a sensor reading to its site.
+// reading applies a sensor reading to its site (added, and its equipment
+// installed: see check).
 func (a *applier) reading(d *SensorReading) {
 	p, e, r := a.p, a.e, a.r
-	s := p.site(e.Site)
-	if need := sensorKinds[d.Kind].equipment; need != "" {
-		if _, ok := s.Equipment[d.Equipment]; !ok {
-			s.Equipment[d.Equipment] = &Equipment{ID: d.Equipment, Kind: need}
-		}
-	}
+	s := p.Sites[e.Site]
 	if !s.Clock.IsZero() && e.Time.Before(s.Clock.Add(-r.DedupHorizon.D())) {
 		s.Expired++
 		a.eff.Expired = true
@@ -992,6 +1041,22 @@ func dueText(t time.Time, loc *time.Location) string {
 		return lt.AddDate(0, 0, -1).Format(time.DateOnly)
 	}
 	return lt.Format("2006-01-02 15:04")
+}
+
+// rfc3339 writes an instant in UTC, as event times are written.
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// durationText writes a duration as Go does, without zero minutes and
+// seconds: "1h", "87672h", "1h30m", "45s".
+func durationText(d time.Duration) string {
+	s := d.String()
+	if hm, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = hm + "m"
+		if h, ok := strings.CutSuffix(hm, "h0"); ok {
+			s = h + "h"
+		}
+	}
+	return s
 }
 
 // days writes a whole number of days: "1 day", "12 days".

@@ -60,54 +60,67 @@ func TestApplyRegistration(t *testing.T) {
 }
 
 func TestApplyBeforeRegistration(t *testing.T) {
-	// Events that arrive before project.registered are applied to an
-	// implicit twin, and nothing of them is lost once it arrives.
+	// A twin takes nothing before its project.registered: every other
+	// event, city-wide weather included, is rejected, changes nothing and is
+	// not remembered, so the same events apply once the project is
+	// registered.
+	const notRegistered = "project P1 is not registered (send project.registered first)"
+	addressed := rain("2026-02-19T09:00:00Z", RainYellow, "", "Nanshan")
+	addressed.Project, addressed.ID = testProject, "p1-"+addressed.ID
+	tests := []struct {
+		e    *Event
+		want string
+	}{
+		{siteAdded("2026-02-19T01:00:00Z", testSite, "C"), notRegistered},
+		{craneInstalled("2026-02-19T02:00:00Z", "TC1", 60, 0), notRegistered},
+		{reading("2026-02-19T03:00:00Z", SensorPM10, 230, "µg/m³", ""), notRegistered},
+		{hazardFound("2026-02-19T04:00:00Z", "HZ1", SeverityMajor, "scaffolding", "2026-03-10"), notRegistered},
+		{changeOrder("CO-1", "2026-02-19T05:00:00Z", 10_000_000, 21), notRegistered},
+		{disbursed("2026-02-19T06:00:00Z", 50_000_000, "M1"), notRegistered},
+		{progress("2026-02-19T07:00:00Z", "M1", 5), notRegistered},
+		{planned("2026-02-19T08:00:00Z", ms("M1", 10, 0.4), ms("M2", 20, 0.6, "M1")), notRegistered},
+		{addressed, notRegistered},
+		{rain("2026-02-19T09:30:00Z", RainRed, "", ""),
+			"city-wide rainfall.warning applied to project P1, which is not registered (deliver city-wide events only to registered twins)"},
+	}
 	p := NewProject(testProject, pack())
-	effs := mustApply(t, p,
-		siteAdded("2026-02-19T01:00:00Z", testSite, "C"),
-		craneInstalled("2026-02-19T02:00:00Z", "TC1", 60, 0),
-		reading("2026-02-19T03:00:00Z", SensorPM10, 230, "µg/m³", ""),
-		hazardFound("2026-02-19T04:00:00Z", "HZ1", SeverityMajor, "scaffolding", "2026-03-10"),
-		changeOrder("CO-1", "2026-02-19T05:00:00Z", 10_000_000, 21),
-		disbursed("2026-02-19T06:00:00Z", 50_000_000, "M1"),
-		progress("2026-02-19T07:00:00Z", "M1", 5),
-		planned("2026-02-19T08:00:00Z", ms("M1", 10, 0.4), ms("M2", 20, 0.6, "M1")),
-	)
-	if p.Registered || !p.Milestones[0].PlannedStart.IsZero() {
-		t.Fatal("registered without project.registered")
+	for _, tt := range tests {
+		t.Run(tt.e.Type+" "+tt.e.ID, func(t *testing.T) {
+			mustReject(t, p, wire(t, tt.e), tt.want)
+		})
 	}
-	if effs[2].Alerts[0].District != "" || effs[3].Outbound[0].To != "" {
-		t.Errorf("district %q, notice to %q before registration", effs[2].Alerts[0].District, effs[3].Outbound[0].To)
+	if p.Registered || p.Applied != 0 || len(p.Seen.Keep)+len(p.Seen.Recent)+len(p.Seen.Sites) != 0 {
+		t.Fatalf("registered %v, applied %d, seen %+v", p.Registered, p.Applied, p.Seen)
 	}
-	eff := applyOne(t, p, registered("2026-02-20T01:00:00Z"))
-	if !p.Registered || p.Info.BudgetCNY != 870_000_000 || !p.Info.Deadline.Equal(ts("2027-12-31T16:00:00Z").Add(21*24*time.Hour)) {
-		t.Fatalf("budget %v, deadline %v", p.Info.BudgetCNY, p.Info.Deadline)
+
+	// Registered, the twin takes the same events, none as a duplicate.
+	applyOne(t, p, registered("2026-02-20T01:00:00Z"))
+	var effs []Effects
+	for _, tt := range tests {
+		eff := applyOne(t, p, tt.e)
+		if eff.Duplicate {
+			t.Fatalf("%s was remembered although it was rejected", tt.e.ID)
+		}
+		effs = append(effs, eff)
+	}
+	if p.Applied != int64(1+len(tests)) || p.Info.BudgetCNY != 870_000_000 || !p.Info.Deadline.Equal(ts("2027-12-31T16:00:00Z").Add(21*24*time.Hour)) {
+		t.Fatalf("applied %d, budget %v, deadline %v", p.Applied, p.Info.BudgetCNY, p.Info.Deadline)
 	}
 	s := p.Sites[testSite]
 	if !s.Registered || s.Equipment["TC1"].HeightM != 60 || siteAlarm(p, testSite, "pm10_hourly") != LevelStop {
 		t.Fatalf("site %+v", s)
 	}
+	if a := effs[2].Alerts; len(a) != 1 || a[0].District != "Nanshan" || a[0].Responsible != "cscec-3b" {
+		t.Errorf("pm10 alerts %+v", a)
+	}
+	if o := effs[3].Outbound; len(o) != 1 || o[0].To != "cscec-3b" {
+		t.Errorf("rectification notice %+v", o)
+	}
 	if m := p.Milestones[1]; !m.PlannedStart.Equal(ts("2026-03-10T16:00:00Z")) || !p.Schedule.PlannedFinish.Equal(ts("2026-03-30T16:00:00Z")) {
-		t.Fatalf("the plan was not laid out once the start was known: %+v", m)
+		t.Fatalf("plan %+v", m)
 	}
-	if p.Hazards["HZ1"].Status != StatusOpen || p.Funds.DisbursedCNY != 50_000_000 || p.Milestones[0].Percent != 5 || len(p.Audit) != 2 {
-		t.Fatalf("hazards %+v funds %+v milestones %+v audit %d", p.Hazards, p.Funds, p.Milestones[0], len(p.Audit))
-	}
-	// The disbursement is far ahead of the (unplanned) earned value. The
-	// alarms raised before the registration now name who must act.
-	if projectAlarm(p, "funds") != LevelWarn || p.Alarms["funds"].Responsible != "sz-housing-bureau" {
-		t.Errorf("funds alarm %+v", p.Alarms["funds"])
-	}
-	if r := s.Alarms["pm10_hourly"].Responsible; r != "cscec-3b" {
-		t.Errorf("pm10 alarm responsible %q", r)
-	}
-	if r := p.Alarms["hazard@HZ1"].Responsible; r != "cscec-3b" {
-		t.Errorf("hazard alarm responsible %q", r)
-	}
-	for _, a := range eff.Alerts {
-		if a.District != "Nanshan" {
-			t.Errorf("alert after registration without district: %+v", a)
-		}
+	if p.Weather.Rainstorm != RainRed || projectAlarm(p, "rainstorm") != LevelStop {
+		t.Fatalf("weather %+v", p.Weather)
 	}
 }
 
@@ -730,11 +743,14 @@ func TestApplyTyphoon(t *testing.T) {
 }
 
 func TestApplyCityWideEvents(t *testing.T) {
-	// One city-wide event reaches every twin; each twin de-duplicates it on
-	// its own.
+	// One city-wide event reaches every registered twin; each twin
+	// de-duplicates it on its own.
 	e := rain("2026-06-12T07:20:00Z", RainRed, "", "")
 	p1 := siteTwin(t)
 	p2 := NewProject("P2", pack())
+	reg2 := registered("2026-02-21T01:00:00Z")
+	reg2.Project = "P2"
+	mustApply(t, p2, reg2)
 	for _, p := range []*ProjectTwin{p1, p2} {
 		eff := applyOne(t, p, e)
 		if len(eff.Alerts) == 0 || eff.Alerts[0].Project != p.ID || eff.Alerts[0].ID != p.ID+"#"+strconv.FormatInt(p.AlertSeq-int64(len(eff.Alerts))+1, 10) {
@@ -744,8 +760,18 @@ func TestApplyCityWideEvents(t *testing.T) {
 			t.Fatalf("%s: city-wide event applied twice", p.ID)
 		}
 	}
-	if p2.Health != Red || p2.Registered {
-		t.Fatalf("P2 %s registered %v", p2.Health, p2.Registered)
+	if p2.Health != Red {
+		t.Fatalf("P2 %s", p2.Health)
+	}
+	// A runtime delivers city-wide events only to the twins it keeps; a
+	// twin never registered rejects one, and takes it once registered.
+	p3 := NewProject("P3", pack())
+	mustReject(t, p3, wire(t, e), "city-wide rainfall.warning applied to project P3, which is not registered (deliver city-wide events only to registered twins)")
+	reg3 := registered("2026-02-22T01:00:00Z")
+	reg3.Project = "P3"
+	mustApply(t, p3, reg3)
+	if eff := applyOne(t, p3, e); eff.Duplicate || p3.Health != Red {
+		t.Fatalf("P3 after registration: %+v, %s", eff, p3.Health)
 	}
 }
 

@@ -97,15 +97,19 @@ func Types() []string {
 
 // Event is one decoded CloudEvent. Data holds a pointer to the typed data of
 // the event's type (for example *SensorReading for sensor.reading).
+//
+// Received is not part of the CloudEvent: the runtime that hands the event
+// to Apply sets it, Encode leaves it out and Decode leaves it zero.
 type Event struct {
-	ID      string    // unique; used for de-duplication
-	Type    string    // one of the Type constants
-	Source  string    // who produced it (a gateway, a service)
-	Time    time.Time // event time
-	Project string    // project id, or CityWide
-	Site    string    // site id, for site events
-	Drill   string    // non-empty when the event belongs to a drill (extension attribute "drill")
-	Data    Data
+	ID       string    // unique; used for de-duplication
+	Type     string    // one of the Type constants
+	Source   string    // who produced it (a gateway, a service)
+	Time     time.Time // event time
+	Project  string    // project id, or CityWide
+	Site     string    // site id, for site events
+	Drill    string    // non-empty when the event belongs to a drill (extension attribute "drill")
+	Data     Data
+	Received time.Time // when the runtime received it, e.g. the Kafka record timestamp; zero when unknown
 }
 
 // Data is the typed payload of an event. Validate checks the fields and
@@ -166,7 +170,8 @@ func inYears(t time.Time) bool {
 
 // Decode parses one CloudEvent in structured JSON mode and validates it. The
 // error is a *ValidationError (wrapped) for a bad field, or wraps
-// ErrMalformed when the bytes are not a JSON object.
+// ErrMalformed when the bytes are not a JSON object. The event's Received is
+// left zero for the runtime to set.
 func Decode(b []byte) (*Event, error) {
 	if len(b) > maxEventLen {
 		return nil, &ValidationError{Field: "event", Rule: fmt.Sprintf("must be at most %d bytes, is %d", maxEventLen, len(b))}
@@ -289,7 +294,8 @@ func fromEnvelope(env *envelope) (*Event, error) {
 }
 
 // Encode writes the event as a CloudEvent in structured JSON mode. Decode of
-// the result gives back an equal event.
+// the result gives back an equal event, but for Received, which is not part
+// of the CloudEvent and comes back zero.
 func Encode(e *Event) ([]byte, error) {
 	if e.Data == nil {
 		return nil, &ValidationError{Field: "data", Rule: "is required"}

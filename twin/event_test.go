@@ -1,6 +1,7 @@
 package twin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -439,6 +440,24 @@ func TestEncodeWithoutData(t *testing.T) {
 	_, err := Encode(&Event{ID: "x", Type: TypeSensorReading})
 	if validationField(err) != "data" {
 		t.Fatalf("Encode without data: %v", err)
+	}
+}
+
+// TestReceivedNotEncoded: Received is the runtime's arrival time, not part
+// of the CloudEvent: Encode leaves it out and Decode leaves it zero.
+func TestReceivedNotEncoded(t *testing.T) {
+	e := reading(day10, SensorPM10, 168, "µg/m³", "")
+	e.Received = ts("2026-06-12T02:00:03Z")
+	b, err := Encode(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b, []byte("2026-06-12T02:00:03")) || bytes.Contains(b, []byte("received")) {
+		t.Fatalf("Received was encoded: %s", b)
+	}
+	d, err := Decode(b)
+	if err != nil || !d.Received.IsZero() || equalEvents(e, d) != "" {
+		t.Fatalf("Decode: %+v, %v", d, err)
 	}
 }
 

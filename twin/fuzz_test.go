@@ -60,6 +60,9 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
+		if !e.Received.IsZero() {
+			t.Fatalf("Decode set Received (%v): it is the runtime's, not the event's", e.Received)
+		}
 		enc, err := Encode(e)
 		if err != nil {
 			t.Fatalf("Encode of a decoded event: %v", err)

@@ -1,6 +1,7 @@
 package twin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,6 +116,27 @@ func mustApply(t *testing.T, p *ProjectTwin, events ...*Event) []Effects {
 func applyOne(t *testing.T, p *ProjectTwin, e *Event) Effects {
 	t.Helper()
 	return mustApply(t, p, e)[0]
+}
+
+// mustReject applies an event (as it is: not through wire, so that a test
+// can set Received) and checks that it is rejected with exactly the reason
+// want, has no effects, and leaves the twin byte for byte as it was.
+func mustReject(t *testing.T, p *ProjectTwin, e *Event, want string) {
+	t.Helper()
+	before := twinJSON(t, p)
+	eff, err := Apply(p, e, pack())
+	if !errors.Is(err, ErrRejected) {
+		t.Fatalf("Apply %s (%s): %v, want ErrRejected", e.ID, e.Type, err)
+	}
+	if got := strings.TrimPrefix(err.Error(), ErrRejected.Error()+": "); got != want {
+		t.Fatalf("reason\n  %s\nwant\n  %s", got, want)
+	}
+	if eff.Duplicate || eff.Late || eff.Expired || len(eff.Alerts)+len(eff.Audit)+len(eff.Outbound) != 0 {
+		t.Fatalf("effects of a rejected event: %+v", eff)
+	}
+	if after := twinJSON(t, p); !bytes.Equal(before, after) {
+		t.Fatalf("a rejected event changed the twin at %s", firstDiff(before, after))
+	}
 }
 
 // allAlerts collects the alerts of a list of effects, in order.

@@ -317,6 +317,7 @@ type Rules struct {
 	Timezone        string                `json:"timezone"`
 	AllowedLateness Duration              `json:"allowed_lateness"`
 	DedupHorizon    Duration              `json:"dedup_horizon"`
+	MaxFuture       Duration              `json:"max_future"`    // how far an event's time may lie after Event.Received; Apply rejects one further ahead
 	Series          map[string]SeriesSpec `json:"series"`        // by sensor kind; "default" for the rest
 	TerrainAlpha    map[string]float64    `json:"terrain_alpha"` // wind-profile exponent per GB 50009 terrain
 	Sensor          []SensorRule          `json:"sensor_rules"`
@@ -402,6 +403,9 @@ func (r *Rules) init() error {
 	}
 	if r.DedupHorizon < r.AllowedLateness {
 		bad("dedup_horizon must be at least allowed_lateness")
+	}
+	if r.MaxFuture <= 0 {
+		bad(`max_future must be positive (how far an event's time may lie after its arrival, e.g. "1h")`)
 	}
 	if _, ok := r.Series["default"]; !ok {
 		bad(`series: needs a "default" entry`)

@@ -13,8 +13,13 @@ func TestDefaultRules(t *testing.T) {
 	if r.Name != "shenzhen" || r.Location().String() != "Asia/Shanghai" {
 		t.Fatalf("pack %s in %v", r.Name, r.Location())
 	}
-	if r.AllowedLateness.D() != 5*time.Minute || r.DedupHorizon.D() != 30*time.Minute {
-		t.Errorf("lateness %v, horizon %v", r.AllowedLateness.D(), r.DedupHorizon.D())
+	if r.AllowedLateness.D() != 5*time.Minute || r.DedupHorizon.D() != 30*time.Minute || r.MaxFuture.D() != time.Hour {
+		t.Errorf("lateness %v, horizon %v, max future %v", r.AllowedLateness.D(), r.DedupHorizon.D(), r.MaxFuture.D())
+	}
+	for _, k := range []string{"allowed_lateness", "dedup_horizon", "max_future"} {
+		if r.Sources[k] == "" {
+			t.Errorf("no sources note on %s", k)
+		}
 	}
 	for _, sr := range r.Sensor {
 		if sr.Source == "" || sr.Label == "" || sr.Action == "" {
@@ -130,6 +135,9 @@ func TestParseRulesErrors(t *testing.T) {
 		{"zero lateness", func(m map[string]any) { m["allowed_lateness"] = "0s" }, "allowed_lateness"},
 		{"lateness as number", func(m map[string]any) { m["allowed_lateness"] = 300 }, "duration must be a string"},
 		{"horizon shorter than lateness", func(m map[string]any) { m["dedup_horizon"] = "1m" }, "dedup_horizon"},
+		{"no max_future", func(m map[string]any) { delete(m, "max_future") }, "max_future must be positive"},
+		{"zero max_future", func(m map[string]any) { m["max_future"] = "0s" }, "max_future must be positive"},
+		{"negative max_future", func(m map[string]any) { m["max_future"] = "-1h" }, "max_future must be positive"},
 		{"no default series", func(m map[string]any) { delete(m["series"].(map[string]any), "default") }, `"default"`},
 		{"series of an unknown kind", func(m map[string]any) {
 			m["series"].(map[string]any)["co2"] = map[string]any{"bucket": "1m", "retention": "1h"}

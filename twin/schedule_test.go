@@ -107,9 +107,11 @@ func TestScheduleUnknown(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := projectTwin(t)
-			if tt.events == nil {
+			if tt.events == nil { // both rejected: the project is not registered
 				p = NewProject(testProject, pack())
-				mustApply(t, p, planned("2026-02-26T01:00:00Z", ms("A", 10, 1)), progress("2026-03-10T00:00:00Z", "A", 50))
+				for _, e := range []*Event{planned("2026-02-26T01:00:00Z", ms("A", 10, 1)), progress("2026-03-10T00:00:00Z", "A", 50)} {
+					mustReject(t, p, wire(t, e), "project P1 is not registered (send project.registered first)")
+				}
 			} else {
 				mustApply(t, p, tt.events...)
 			}

@@ -169,7 +169,7 @@ type Equipment struct {
 	AlarmCumulativeMM   float64   `json:"alarm_cumulative_mm,omitempty"`
 	AlarmRateMMPerDay   float64   `json:"alarm_rate_mm_per_day,omitempty"`
 	Installed           time.Time `json:"installed,omitzero"`
-	Registered          bool      `json:"registered"` // false when known only from readings
+	Registered          bool      `json:"registered"` // set by equipment.installed; false only in a twin checkpointed when readings still created equipment implicitly
 }
 
 // base returns the equipment limit a relative rule is scaled by, or 0.
@@ -195,7 +195,7 @@ type SiteTwin struct {
 	Lat        float64               `json:"lat"`
 	Lon        float64               `json:"lon"`
 	Terrain    string                `json:"terrain,omitempty"`
-	Registered bool                  `json:"registered"` // false when known only from readings
+	Registered bool                  `json:"registered"` // set by site.added; false only in a twin checkpointed when readings still created sites implicitly
 	Equipment  map[string]*Equipment `json:"equipment"`
 	Series     map[string]*Series    `json:"series"` // by kind, or kind@equipment
 	Clock      time.Time             `json:"clock,omitzero"`
@@ -276,8 +276,8 @@ type Weather struct {
 }
 
 // NewProject returns an empty twin for a project id. It becomes registered
-// when its project.registered event is applied; events that arrive before
-// that are applied to the empty twin, so nothing is lost.
+// when its project.registered event is applied; Apply rejects every other
+// event until then.
 func NewProject(id string, r *Rules) *ProjectTwin {
 	return &ProjectTwin{
 		ID:         id,
@@ -303,16 +303,6 @@ func newSite(id string) *SiteTwin {
 		Health:    Green,
 		Reasons:   []string{},
 	}
-}
-
-// site returns the site, creating an unregistered one if needed.
-func (p *ProjectTwin) site(id string) *SiteTwin {
-	s, ok := p.Sites[id]
-	if !ok {
-		s = newSite(id)
-		p.Sites[id] = s
-	}
-	return s
 }
 
 // milestone returns the milestone, creating an unbaselined one if needed.
