@@ -1,0 +1,87 @@
+// Command bench measures sitetwin and appends its figures to
+// bench/RESULTS.md with the command and the machine.
+//
+//	go run ./bench restore [--twins 100000] [--steady-minutes 0] [--results bench/RESULTS.md]
+//
+// Scenarios:
+//
+//	restore  build twins from the simulated city, write their snapshots to
+//	         the changelog of an embedded broker, and time an engine that
+//	         joins the group and restores them (the start of a process that
+//	         takes over partitions).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: go run ./bench restore [flags] (see the package comment)")
+	}
+	switch args[0] {
+	case "restore":
+		return restoreScenario(ctx, args[1:], out)
+	}
+	return fmt.Errorf("unknown scenario %q (known: restore)", args[0])
+}
+
+// machine describes where the figures were taken.
+func machine() string {
+	mem := "unknown memory"
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		for _, line := range strings.Split(string(b), "\n") {
+			if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
+				mem = fmt.Sprintf("%.0f GiB", float64(kb)/(1<<20))
+				break
+			}
+		}
+	}
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "model name") {
+				if i := strings.Index(line, ":"); i >= 0 {
+					cpu = strings.TrimSpace(line[i+1:])
+				}
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d cores (%s), %s, %s/%s, %s", runtime.NumCPU(), cpu, mem, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+// appendResults appends a section to the results file.
+func appendResults(file, title, command, body string) error {
+	if file == "" {
+		return nil
+	}
+	f, err := os.OpenFile(file, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = fmt.Fprintf(f, "\n## %s — %s\n\nMachine: %s.\n\nCommand: `%s`\n\n%s", time.Now().UTC().Format("2006-01-02"), title, machine(), command, body)
+	return err
+}
+
+func flagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("bench "+name, flag.ContinueOnError)
+	return fs
+}
