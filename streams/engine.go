@@ -773,10 +773,19 @@ func (e *Engine) restore(ctx context.Context, parts []int32) (map[int32]*worker,
 				w.end[i] = l.Offset
 			}
 		}
-		if err := w.load(cps[p], pos); err != nil {
-			return nil, err
-		}
+		w.polled = pos
 		out[p] = w
+	}
+	// decode the partitions' snapshots in parallel: restore time is
+	// decode time
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, p := range parts {
+		wg.Go(func() { errs[i] = out[p].load(cps[p]) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -441,9 +441,9 @@ func (w *worker) stateRecord(key string, value []byte) *kgo.Record {
 	}
 }
 
-// load fills a new worker from its changelog partition and the committed
-// input offsets.
-func (w *worker) load(cp *ChangelogPartition, positions []int64) error {
+// load fills a new worker from its changelog partition (its positions are
+// set by the caller).
+func (w *worker) load(cp *ChangelogPartition) error {
 	for id, b := range cp.Twins {
 		var p twin.ProjectTwin
 		if err := json.Unmarshal(b, &p); err != nil {
@@ -456,7 +456,6 @@ func (w *worker) load(cp *ChangelogPartition, positions []int64) error {
 		return fmt.Errorf("partition %d: %w", w.partition, err)
 	}
 	w.city = meta.City
-	copy(w.polled, positions)
 	for _, s := range meta.Pending {
 		i := w.e.inputIndex(s.Topic)
 		if i < 0 {

@@ -13,7 +13,7 @@ func TestDefaultRules(t *testing.T) {
 	if r.Name != "shenzhen" || r.Location().String() != "Asia/Shanghai" {
 		t.Fatalf("pack %s in %v", r.Name, r.Location())
 	}
-	if r.AllowedLateness.D() != 5*time.Minute || r.DedupHorizon.D() != 30*time.Minute || r.MaxFuture.D() != time.Hour {
+	if r.AllowedLateness.D() != 5*time.Minute || r.DedupHorizon.D() != 10*time.Minute || r.MaxFuture.D() != time.Hour {
 		t.Errorf("lateness %v, horizon %v, max future %v", r.AllowedLateness.D(), r.DedupHorizon.D(), r.MaxFuture.D())
 	}
 	for _, k := range []string{"allowed_lateness", "dedup_horizon", "max_future"} {

@@ -19,8 +19,8 @@ import (
 // its readings' ids as long as their retries could still be applied).
 type Seen struct {
 	Keep   map[string]struct{} `json:"keep"`
-	Recent []SeenID            `json:"recent"`
-	Sites  map[string][]SeenID `json:"sites,omitempty"`
+	Recent SeenIDs             `json:"recent"`
+	Sites  map[string]SeenIDs  `json:"sites,omitempty"`
 
 	index map[uint64]struct{}
 }
@@ -93,7 +93,7 @@ func (s *Seen) add(id string, recent bool, site string, tms int64) {
 		return
 	}
 	if s.Sites == nil {
-		s.Sites = map[string][]SeenID{}
+		s.Sites = map[string]SeenIDs{}
 	}
 	s.Sites[site] = append(s.Sites[site], SeenID{H: h, T: tms})
 }

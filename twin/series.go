@@ -32,13 +32,13 @@ type Bucket struct {
 // one piece of equipment): the latest reading and per-bucket aggregates over
 // the retention period of the kind, in ascending bucket order.
 type Series struct {
-	Kind      string   `json:"kind"`
-	Equipment string   `json:"equipment,omitempty"`
-	Unit      string   `json:"unit"`
-	BucketMS  int64    `json:"bucket_ms"`
-	KeepMS    int64    `json:"retention_ms"`
-	Latest    Reading  `json:"latest"`
-	Buckets   []Bucket `json:"buckets"`
+	Kind      string  `json:"kind"`
+	Equipment string  `json:"equipment,omitempty"`
+	Unit      string  `json:"unit"`
+	BucketMS  int64   `json:"bucket_ms"`
+	KeepMS    int64   `json:"retention_ms"`
+	Latest    Reading `json:"latest"`
+	Buckets   Buckets `json:"buckets"`
 }
 
 func newSeries(kind, equipment string, spec SeriesSpec) *Series {
@@ -110,8 +110,11 @@ func (s *Series) energy(v float64) float64 {
 	if s.Unit != decibels {
 		return 0
 	}
-	return math.Pow(10, v/10)
+	return energy(v)
 }
+
+// energy is the sound energy 10^(v/10) of a level v in decibels.
+func energy(v float64) float64 { return math.Pow(10, v/10) }
 
 // decibels is the canonical unit of the kinds whose readings are levels in
 // decibels, the only ones an equivalent level (leq) can be taken of.
