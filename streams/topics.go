@@ -75,9 +75,11 @@ type TopicOptions struct {
 	// Partitions of every topic; all must match so that the same partition
 	// number of every topic holds the same projects. Default 6.
 	Partitions int32
-	// InputRetentionMS is retention.ms of the input topics; 0 leaves the
-	// broker's default.
-	InputRetentionMS int64
+	// RetentionMS is retention.ms of every topic but the compacted
+	// changelog (inputs, alerts, dead letters, outbox); 0 leaves the
+	// broker's default. Input records older than this are deleted whether
+	// or not an engine has applied them.
+	RetentionMS int64
 }
 
 // ErrPartitionMismatch is returned by EnsureTopics when existing topics do
@@ -110,8 +112,8 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, t Topics, o TopicOption
 		switch {
 		case name == t.State():
 			cfg["cleanup.policy"] = kadm.StringPtr("compact")
-		case slices.Contains(t.Inputs(), name) && o.InputRetentionMS > 0:
-			cfg["retention.ms"] = kadm.StringPtr(strconv.FormatInt(o.InputRetentionMS, 10))
+		case o.RetentionMS > 0:
+			cfg["retention.ms"] = kadm.StringPtr(strconv.FormatInt(o.RetentionMS, 10))
 		}
 		resp, err := adm.CreateTopic(ctx, o.Partitions, -1, cfg, name)
 		if err == nil {

@@ -19,6 +19,7 @@ func brokerCmd(ctx context.Context, args []string, _, stderr io.Writer, getenv e
 	listen := fs.String("listen", "127.0.0.1:9092", "address to listen on")
 	dataDir := fs.String("data-dir", "./sitetwin-data", "where to keep the broker's data (empty: in memory)")
 	partitions := fs.Int("partitions", 6, "partitions of the sitetwin topics and of topics created on first write")
+	retention := fs.Duration("retention", 7*24*time.Hour, "retention of the sitetwin topics but the compacted twin-state (0: keep forever)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	if _, err := parseFlags(fs, args, getenv, 0); err != nil {
@@ -43,7 +44,7 @@ func brokerCmd(ctx context.Context, args []string, _, stderr io.Writer, getenv e
 		return err
 	}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	n, err := streams.EnsureTopics(tctx, kadm.NewClient(cl), streams.DefaultTopics(), streams.TopicOptions{Partitions: int32(*partitions)})
+	n, err := streams.EnsureTopics(tctx, kadm.NewClient(cl), streams.DefaultTopics(), streams.TopicOptions{Partitions: int32(*partitions), RetentionMS: retention.Milliseconds()})
 	cancel()
 	cl.Close()
 	if err != nil {

@@ -45,6 +45,7 @@ type runConfig struct {
 	Checkpoint  time.Duration
 	Instance    string
 	Session     time.Duration
+	Retention   time.Duration
 }
 
 func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, error) {
@@ -67,6 +68,7 @@ func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, erro
 	fs.DurationVar(&c.Checkpoint, "checkpoint-every", 250*time.Millisecond, "how often a transaction commits twin snapshots, outputs and consumed offsets together")
 	fs.StringVar(&c.Instance, "instance", "", "stable name of this process in the consumer group (default: host name and HTTP port); a restarted process with the same name takes its partitions back at once")
 	fs.DurationVar(&c.Session, "session-timeout", 10*time.Second, "how long the group waits for a silent process before moving its partitions")
+	fs.DurationVar(&c.Retention, "retention", 7*24*time.Hour, "retention of the topics sitetwin creates, but the compacted twin-state (0: the broker's default)")
 	if _, err := parseFlags(fs, args, getenv, 0); err != nil {
 		return c, err
 	}
