@@ -21,14 +21,31 @@ const partitionKey = "~partition"
 // its twins. It is written in the same transaction as the twins and the
 // consumed offsets.
 type partitionRecord struct {
-	Version int            `json:"version"`
-	City    cityState      `json:"city"`
+	Version int       `json:"version"`
+	City    cityState `json:"city"`
+	// Waiting names the input records fetched and covered by the committed
+	// offsets but not applied yet (they wait for the other topics of the
+	// partition, see worker.drain): a restore reads them again from their
+	// topics. Only their offsets are kept here, so that the record stays
+	// small however many wait.
+	Waiting []waitingRange `json:"waiting,omitempty"`
+	// Pending holds waiting records themselves, as earlier versions wrote
+	// them; read, never written.
 	Pending []storedRecord `json:"pending,omitempty"`
 }
 
-// storedRecord is an input record kept in the changelog: fetched and
-// covered by the committed offsets, but not applied yet (it waits for the
-// other topics of its partition, see worker.drain).
+// waitingRange says which records of an input topic wait: every record
+// (not control records, not aborted ones) from offset From up to To, where
+// To is the position the committed offset of the topic's partition records.
+type waitingRange struct {
+	Topic   string `json:"topic"`
+	From    int64  `json:"from"`
+	To      int64  `json:"to"`
+	Records int    `json:"records"`
+}
+
+// storedRecord is an input record kept in the changelog by earlier
+// versions, which kept the waiting records themselves there.
 type storedRecord struct {
 	Topic     string         `json:"topic"`
 	Partition int32          `json:"partition"`
@@ -42,17 +59,6 @@ type storedRecord struct {
 type storedHeader struct {
 	Key   string `json:"key"`
 	Value []byte `json:"value"`
-}
-
-func storeRecord(r *kgo.Record) storedRecord {
-	s := storedRecord{
-		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value,
-		Timestamp: r.Timestamp.UnixMilli(),
-	}
-	for _, h := range r.Headers {
-		s.Headers = append(s.Headers, storedHeader{Key: h.Key, Value: h.Value})
-	}
-	return s
 }
 
 func (s *storedRecord) record() *kgo.Record {
@@ -160,6 +166,72 @@ func ReadChangelog(ctx context.Context, brokers []string, clientID, topic string
 			}
 			if r.Offset+1 >= target {
 				delete(want, r.Partition)
+			}
+		})
+	}
+	return out, nil
+}
+
+// readWaiting reads again the input records that partitions were waiting
+// on at their last commit (see partitionRecord.Waiting), with read-committed
+// isolation, so that it sees what the engine saw when it fetched them. It
+// returns them by partition and topic, in offset order.
+func readWaiting(ctx context.Context, brokers []string, clientID string, waiting map[int32][]waitingRange) (map[int32]map[string][]*kgo.Record, error) {
+	out := make(map[int32]map[string][]*kgo.Record, len(waiting))
+	offsets := map[string]map[int32]kgo.Offset{}
+	want := map[string]map[int32]int64{}
+	for p, ranges := range waiting {
+		out[p] = map[string][]*kgo.Record{}
+		for _, r := range ranges {
+			if r.From >= r.To {
+				continue
+			}
+			if offsets[r.Topic] == nil {
+				offsets[r.Topic], want[r.Topic] = map[int32]kgo.Offset{}, map[int32]int64{}
+			}
+			offsets[r.Topic][p], want[r.Topic][p] = kgo.NewOffset().At(r.From), r.To
+		}
+	}
+	if len(offsets) == 0 {
+		return out, nil
+	}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(brokers...),
+		kgo.ClientID(clientID),
+		kgo.ConsumePartitions(offsets),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// the last offset of a range is often a commit marker
+		kgo.KeepControlRecords(),
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	left := 0
+	for _, ps := range want {
+		left += len(ps)
+	}
+	for left > 0 {
+		fetches := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var ferr error
+		fetches.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("waiting records of %s/%d: %w", t, p, err) })
+		if ferr != nil {
+			return nil, ferr
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			to, ok := want[r.Topic][r.Partition]
+			if !ok || r.Offset >= to {
+				return
+			}
+			if !r.Attrs.IsControl() {
+				out[r.Partition][r.Topic] = append(out[r.Partition][r.Topic], r)
+			}
+			if r.Offset+1 >= to {
+				delete(want[r.Topic], r.Partition)
+				left--
 			}
 		})
 	}

@@ -75,6 +75,9 @@ func ReadDump(ctx context.Context, brokers []string, topics Topics) (*Dump, Dump
 			return nil, info, err
 		}
 		info.Waiting += len(meta.Pending)
+		for _, r := range meta.Waiting {
+			info.Waiting += r.Records
+		}
 		// every partition holds the same city-wide events once their
 		// copies are applied; of differing ones keep the latest by event time
 		for k, raw := range meta.City.Events {

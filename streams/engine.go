@@ -53,8 +53,8 @@ type EngineConfig struct {
 	// MaxPollRecords bounds one batch. Default 5000.
 	MaxPollRecords int
 	// MaxWaiting is how many fetched records a partition may hold while
-	// they wait for its other topics (see the worker) before fetching for
-	// it pauses. Default 20000.
+	// they wait for its other topics (see the worker) before fetching of
+	// the topics that hold them pauses. Default 20000.
 	MaxWaiting int
 	// SessionTimeout is how long the group waits for a silent member
 	// before giving its partitions to others. Default 10s.
@@ -100,7 +100,7 @@ type Engine struct {
 	inTxn      bool
 	txnStart   time.Time
 	rebalanced bool
-	paused     map[int32]bool
+	paused     map[int32]map[string]bool // input topics paused, by partition number
 
 	produceErr atomic.Pointer[error] // first produce error in the open transaction
 	fatal      atomic.Pointer[error] // the error that stops Run
@@ -186,7 +186,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}
 	return &Engine{
 		cfg: cfg, log: cfg.Logger, metrics: m, store: cfg.Store, inputs: cfg.Topics.Inputs(),
-		workers: map[int32]*worker{}, paused: map[int32]bool{},
+		workers: map[int32]*worker{}, paused: map[int32]map[string]bool{},
 		owned: map[int32]bool{}, ends: map[int32][]int64{}, poison: map[string]string{},
 		ready: make(chan struct{}),
 	}, nil
@@ -468,26 +468,52 @@ func (e *Engine) feed(fetches kgo.Fetches) {
 	e.backpressure()
 }
 
-// backpressure pauses fetching for partitions whose workers hold too many
-// waiting records, and resumes them once they hold half as many.
+// backpressure pauses fetching of the topics that hold a partition's
+// waiting records while it holds more than MaxWaiting of them, and resumes
+// them once it holds half as many. A topic with no record waiting is never
+// paused, and is resumed as soon as it has none: it may be the topic the
+// merge waits for, and pausing it would stop the partition for good.
 func (e *Engine) backpressure() {
-	for p, w := range e.workers {
+	for _, p := range sortedPartitions(e.workers) {
+		w := e.workers[p]
 		n := w.waiting()
-		switch {
-		case n > e.cfg.MaxWaiting && !e.paused[p]:
-			e.paused[p] = true
-			e.client.PauseFetchPartitions(e.partitionTopics(p))
-			e.log.Warn("partition paused: too many records wait for its other topics", "partition", p, "waiting", n)
-		case n <= e.cfg.MaxWaiting/2 && e.paused[p]:
-			delete(e.paused, p)
-			e.client.ResumeFetchPartitions(e.partitionTopics(p))
+		var pause, resume []string
+		for i, topic := range e.inputs {
+			held, on := len(w.buf[i]) > 0, e.paused[p][topic]
+			switch {
+			case !on && held && n > e.cfg.MaxWaiting:
+				pause = append(pause, topic)
+			case on && (!held || n <= e.cfg.MaxWaiting/2):
+				resume = append(resume, topic)
+			}
+		}
+		if len(pause) > 0 {
+			if len(e.paused[p]) == 0 {
+				e.log.Warn("partition throttled: too many records wait for its other topics", "partition", p, "waiting", n, "paused", pause)
+				e.paused[p] = map[string]bool{}
+			}
+			for _, t := range pause {
+				e.paused[p][t] = true
+			}
+			e.client.PauseFetchPartitions(topicsOf(pause, p))
+		}
+		if len(resume) > 0 {
+			for _, t := range resume {
+				delete(e.paused[p], t)
+			}
+			if len(e.paused[p]) == 0 {
+				delete(e.paused, p)
+			}
+			e.client.ResumeFetchPartitions(topicsOf(resume, p))
 		}
 	}
 }
 
-func (e *Engine) partitionTopics(p int32) map[string][]int32 {
-	m := make(map[string][]int32, len(e.inputs))
-	for _, t := range e.inputs {
+// topicsOf returns partition p of each topic, as the client's pause and
+// resume take them.
+func topicsOf(topics []string, p int32) map[string][]int32 {
+	m := make(map[string][]int32, len(topics))
+	for _, t := range topics {
 		m[t] = []int32{p}
 	}
 	return m
@@ -681,9 +707,9 @@ func (e *Engine) dropWorkers(parts []int32, fromStore bool) {
 			e.store.drop(sortedIDs(w.twins))
 		}
 		delete(e.workers, p)
-		if e.paused[p] {
+		if ts := e.paused[p]; len(ts) > 0 {
 			delete(e.paused, p)
-			e.client.ResumeFetchPartitions(e.partitionTopics(p))
+			e.client.ResumeFetchPartitions(topicsOf(sortedIDs(ts), p))
 		}
 		e.mu.Lock()
 		delete(e.owned, p)
@@ -738,7 +764,8 @@ func (e *Engine) startWorkers(ctx context.Context, parts []int32) error {
 }
 
 // restore builds workers for partitions from the committed changelog, the
-// committed input offsets and the inputs' stable offsets.
+// committed input offsets, the inputs' stable offsets and the input records
+// that were waiting at the last commit (read again from their topics).
 func (e *Engine) restore(ctx context.Context, parts []int32) (map[int32]*worker, error) {
 	cps, err := ReadChangelog(ctx, e.cfg.Brokers, e.cfg.ClientID+"-restore", e.cfg.Topics.State(), parts)
 	if err != nil {
@@ -776,12 +803,39 @@ func (e *Engine) restore(ctx context.Context, parts []int32) (map[int32]*worker,
 		w.polled = pos
 		out[p] = w
 	}
+	metas := make(map[int32]*partitionRecord, len(parts))
+	ranges := map[int32][]waitingRange{}
+	for _, p := range parts {
+		meta, err := decodeMeta(cps[p].Meta)
+		if err != nil {
+			return nil, fmt.Errorf("partition %d: %w", p, err)
+		}
+		metas[p] = meta
+		for _, r := range meta.Waiting {
+			from, to := r.From, r.To
+			if s, ok := starts.Lookup(r.Topic, p); ok && s.Err == nil && s.Offset > from {
+				from = s.Offset
+			}
+			if l, ok := stable.Lookup(r.Topic, p); ok && l.Err == nil && l.Offset < to {
+				to = l.Offset
+			}
+			if from != r.From || to != r.To {
+				e.log.Error("restore: records that were waiting to be applied are gone from their topic (retention, or the topic was recreated); the twins will lack them",
+					"topic", r.Topic, "partition", p, "waiting_from", r.From, "waiting_to", r.To, "readable_from", from, "readable_to", to)
+			}
+			ranges[p] = append(ranges[p], waitingRange{Topic: r.Topic, From: from, To: to, Records: r.Records})
+		}
+	}
+	waiting, err := readWaiting(ctx, e.cfg.Brokers, e.cfg.ClientID+"-restore", ranges)
+	if err != nil {
+		return nil, err
+	}
 	// decode the partitions' snapshots in parallel: restore time is
 	// decode time
 	errs := make([]error, len(parts))
 	var wg sync.WaitGroup
 	for i, p := range parts {
-		wg.Go(func() { errs[i] = out[p].load(cps[p]) })
+		wg.Go(func() { errs[i] = out[p].load(cps[p], metas[p], waiting[p]) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {

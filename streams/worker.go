@@ -406,10 +406,12 @@ func (w *worker) checkpoint() {
 		w.produce(w.stateRecord(id, b))
 	}
 	if w.meta {
+		// The waiting records of a topic are the last ones fetched from it
+		// (drain takes them from the front): their offsets say which.
 		meta := partitionRecord{Version: 1, City: w.city}
-		for _, b := range w.buf {
-			for _, x := range b {
-				meta.Pending = append(meta.Pending, storeRecord(x.rec))
+		for i, b := range w.buf {
+			if len(b) > 0 {
+				meta.Waiting = append(meta.Waiting, waitingRange{Topic: w.e.inputs[i], From: b[0].rec.Offset, To: w.polled[i], Records: len(b)})
 			}
 		}
 		b, _ := json.Marshal(meta)
@@ -441,19 +443,16 @@ func (w *worker) stateRecord(key string, value []byte) *kgo.Record {
 	}
 }
 
-// load fills a new worker from its changelog partition (its positions are
-// set by the caller).
-func (w *worker) load(cp *ChangelogPartition) error {
+// load fills a new worker from its changelog partition: its twins, its
+// partition record and the waiting records that record names, read again
+// from their topics (its positions are set by the caller).
+func (w *worker) load(cp *ChangelogPartition, meta *partitionRecord, waiting map[string][]*kgo.Record) error {
 	for id, b := range cp.Twins {
 		var p twin.ProjectTwin
 		if err := json.Unmarshal(b, &p); err != nil {
 			return fmt.Errorf("%w: twin %s of partition %d: %v", errBadSnapshot, id, w.partition, err)
 		}
 		w.twins[id] = &p
-	}
-	meta, err := decodeMeta(cp.Meta)
-	if err != nil {
-		return fmt.Errorf("partition %d: %w", w.partition, err)
 	}
 	w.city = meta.City
 	for _, s := range meta.Pending {
@@ -462,6 +461,15 @@ func (w *worker) load(cp *ChangelogPartition) error {
 			return fmt.Errorf("%w: partition %d waits on a record of unknown topic %s", errBadSnapshot, w.partition, s.Topic)
 		}
 		w.buf[i] = append(w.buf[i], w.decode(s.record()))
+	}
+	for _, r := range meta.Waiting {
+		i := w.e.inputIndex(r.Topic)
+		if i < 0 {
+			return fmt.Errorf("%w: partition %d waits on records of unknown topic %s", errBadSnapshot, w.partition, r.Topic)
+		}
+		for _, rec := range waiting[r.Topic] {
+			w.buf[i] = append(w.buf[i], w.decode(rec))
+		}
 	}
 	return nil
 }
