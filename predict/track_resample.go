@@ -76,6 +76,9 @@ func resampleHourly(t *Track, conv func(p *TrackPoint) float64) (*trackSteps, er
 	if s.lon, err = splineAt(xs, lon, at); err != nil {
 		return nil, err
 	}
+	for k := range s.lat {
+		s.lat[k] = clamp(s.lat[k], -90, 90) // a spline may overshoot near a pole
+	}
 	lin := func(ys []float64) []float64 {
 		out := make([]float64, steps)
 		for k, x := range at {

@@ -3,7 +3,9 @@ package predict
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -141,9 +143,11 @@ func ComputeWindField(t *Track, pts []LatLon, opt WindOptions) (*WindField, erro
 	}
 	w := &WindField{Model: opt.Model, Times: sp.t, Points: pts, Speed: make([]float64, len(sp.t)*len(pts))}
 	n := len(pts)
-	for i, p := range pts {
-		sp.speedsAt(p.Lat, p.Lon, func(k int, v float64) { w.Speed[k*n+i] = v })
-	}
+	parallelChunks(n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			sp.speedsAt(pts[i].Lat, pts[i].Lon, func(k int, v float64) { w.Speed[k*n+i] = v })
+		}
+	})
 	return w, nil
 }
 
@@ -161,10 +165,29 @@ func MaxWind(t *Track, pts []LatLon, opt WindOptions) ([]float64, error) {
 		return nil, err
 	}
 	out := make([]float64, len(pts))
-	for i, p := range pts {
-		sp.speedsAt(p.Lat, p.Lon, func(_ int, v float64) { out[i] = max(out[i], v) })
-	}
+	parallelChunks(len(pts), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			sp.speedsAt(pts[i].Lat, pts[i].Lon, func(_ int, v float64) { out[i] = max(out[i], v) })
+		}
+	})
 	return out, nil
+}
+
+// parallelChunks calls f on consecutive ranges of [0, n), on up to
+// GOMAXPROCS goroutines when n is large; each index is written by one
+// goroutine only, so the result does not depend on scheduling.
+func parallelChunks(n int, f func(lo, hi int)) {
+	workers := min(runtime.GOMAXPROCS(0), n/512)
+	if workers < 2 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	size := (n + workers - 1) / workers
+	for lo := 0; lo < n; lo += size {
+		wg.Go(func() { f(lo, min(n, lo+size)) })
+	}
+	wg.Wait()
 }
 
 func checkPoints(pts []LatLon) error {
@@ -453,7 +476,9 @@ func (sp *stepParams) angular(k int, d float64) float64 {
 		if d > sp.rad[k] {
 			x = sp.xN[k]
 		}
-		return holland2010(sp.vmax[k], sp.rad[k], sp.holB[k], x, d)
+		// holland2010 with one logarithm and two exponentials
+		bl := sp.holB[k] * math.Log(sp.rad[k]/max(1, d))
+		return sp.vmax[k] * math.Exp(x*(bl+1-math.Exp(bl)))
 	}
 	return 0
 }

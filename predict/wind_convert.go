@@ -27,20 +27,6 @@ func (e Exposure) String() string {
 	return exposureNames[e]
 }
 
-// ExposureOfTerrain maps a GB 50009-2012 terrain category to the exposure
-// of its gusts: A (sea, coast, islands) off-sea, B (open country, villages,
-// suburbs) off-land, C and D (cities) in-land.
-func ExposureOfTerrain(category string) Exposure {
-	switch category {
-	case "A":
-		return OffSea
-	case "B":
-		return OffLand
-	default:
-		return InLand
-	}
-}
-
 // Averaging holds the factors between wind averaging periods. The wind
 // profiles give 1-minute sustained winds (the US convention CLIMADA uses);
 // JMA and HKO report 10-minute means, HKO's station maxima are hourly means
@@ -113,4 +99,61 @@ func (a Averaging) Gust3s(v1 float64, e Exposure) float64 {
 		e = InLand
 	}
 	return v1 * a.OneToTen * a.Gust[e]
+}
+
+// TerrainProfile is the wind profile of a GB 50009-2012 terrain category
+// (§8.2.1 and §8.4): the mean wind grows as a power of height up to the
+// gradient height, is taken constant below a minimum height, and its
+// turbulence intensity decays with height.
+type TerrainProfile struct {
+	Alpha           float64 // power-law exponent of the mean wind
+	GradientHeightM float64 // where the wind no longer feels the ground
+	MinHeightM      float64 // below it, the wind of this height
+	Turbulence10    float64 // turbulence intensity at 10 m, I10
+}
+
+// GB50009Terrains returns the profiles of categories A (sea, coast,
+// islands), B (open country, villages, suburbs), C (cities with dense
+// buildings) and D (cities with dense tall buildings) of GB 50009-2012:
+// exponents 0.12, 0.15, 0.22, 0.30; gradient heights 300, 350, 450, 550 m;
+// minimum heights 5, 10, 15, 30 m (where its table of height coefficients
+// becomes constant); I10 0.12, 0.14, 0.23, 0.39. alpha, if not nil,
+// replaces the exponents (the rule pack's terrain_alpha); each must be in
+// (0, 1).
+func GB50009Terrains(alpha map[string]float64) (map[string]TerrainProfile, error) {
+	t := map[string]TerrainProfile{
+		"A": {0.12, 300, 5, 0.12},
+		"B": {0.15, 350, 10, 0.14},
+		"C": {0.22, 450, 15, 0.23},
+		"D": {0.30, 550, 30, 0.39},
+	}
+	for k, a := range alpha {
+		p, ok := t[k]
+		if !ok {
+			return nil, fmt.Errorf("terrain %q: want A, B, C or D", k)
+		}
+		if !(a > 0 && a < 1) {
+			return nil, fmt.Errorf("terrain %s: exponent %v not in (0, 1)", k, a)
+		}
+		p.Alpha = a
+		t[k] = p
+	}
+	return t, nil
+}
+
+// MeanFactor is the mean wind at height z (m) in this terrain over the
+// mean wind at 10 m in ref: (zG_ref/10)^a_ref (z/zG)^a, the velocity form
+// of GB 50009's height coefficient mu_z (for ref B, mu_z = MeanFactor²).
+func (p TerrainProfile) MeanFactor(ref TerrainProfile, z float64) float64 {
+	z = clamp(z, p.MinHeightM, p.GradientHeightM)
+	z10 := clamp(10, ref.MinHeightM, ref.GradientHeightM)
+	return math.Pow(ref.GradientHeightM/z10, ref.Alpha) * math.Pow(z/p.GradientHeightM, p.Alpha)
+}
+
+// GustFactor is the 3-second gust over the 10-minute mean at height z:
+// 1 + g I10 (z/10)^-a with peak factor g = 2.5, the velocity form of GB
+// 50009-2012's gust coefficient beta_gz = 1 + 2 g I10 (z/10)^-a.
+func (p TerrainProfile) GustFactor(z float64) float64 {
+	z = clamp(z, p.MinHeightM, p.GradientHeightM)
+	return 1 + 2.5*p.Turbulence10*math.Pow(z/10, -p.Alpha)
 }
