@@ -41,6 +41,7 @@ func commands() []command {
 		{"audit", "verify the tamper-evident audit chains (audit verify)", auditCmd},
 		{"state", "dump the committed twin state canonically, or restore a dump (state dump|restore)", stateCmd},
 		{"rules", "print the default rule pack (Shenzhen) as JSON", rulesCmd},
+		{"wind", "maximum typhoon wind at points from a track (wind --track FILE --points FILE.csv)", windCmd},
 		{"forecast", "forecast a project's finish (or any activity network's): PERT and Monte Carlo", forecastCmd},
 	}
 }
