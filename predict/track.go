@@ -20,6 +20,7 @@ import (
 type Track struct {
 	Name   string       // storm name or id, "" if the source gives none
 	Format string       // where it came from: FormatRSMC, FormatCLIMADA, FormatCSV or "advisory"
+	Issued time.Time    // when the forecast was issued (an advisory's); zero for a file
 	Points []TrackPoint // strictly increasing in time, at least 2
 }
 
@@ -263,6 +264,9 @@ func TrackFromAdvisory(a *twin.TyphoonAdvisory) (*Track, error) {
 		return nil, errors.New("track: no advisory")
 	}
 	t := &Track{Name: a.Name, Format: "advisory", Points: make([]TrackPoint, 0, len(a.Track))}
+	if !a.Issued.IsZero() {
+		t.Issued = a.Issued.Start(time.UTC).UTC()
+	}
 	for i, p := range a.Track {
 		t.Points = append(t.Points, TrackPoint{
 			Time: p.Time.Start(time.UTC).UTC(), Lat: p.Lat, Lon: p.Lon,

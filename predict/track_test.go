@@ -151,7 +151,7 @@ func TestTrackFromAdvisory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr.Name != "MANGKHUT" || len(tr.Points) != 2 || tr.Points[1].R50Km != 167 || !tr.Points[1].Time.Equal(time.Date(2018, 9, 16, 0, 0, 0, 0, time.UTC)) {
+	if tr.Name != "MANGKHUT" || len(tr.Points) != 2 || !tr.Issued.Equal(time.Date(2018, 9, 15, 0, 0, 0, 0, time.UTC)) || tr.Points[1].R50Km != 167 || !tr.Points[1].Time.Equal(time.Date(2018, 9, 16, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("%+v", tr)
 	}
 	a.Track = a.Track[:1]

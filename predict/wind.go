@@ -84,6 +84,7 @@ const (
 	climadaH10VnMS       = 17.0    // Holland et al. 2010 peripheral wind...
 	climadaH10RnM        = 300.0e3 // ...at 300 km
 	autoMaxDistKm        = 1000.0  // sitetwin default cut-off of WindAuto
+	autoTaper            = 0.5     // WindAuto fades out over this fraction of its outermost radius
 	hPa                  = 100.0   // Pa
 	pdeltaMinPa          = 0x1p-52 // np.spacing(1): pressure drop is kept positive
 	climadaBMin          = 0.81    // Holland B clip interval (1.0, 2.5) scaled by 0.9²
@@ -216,6 +217,7 @@ type stepParams struct {
 	holB       []float64 // Holland B (H08, H10, H1980, auto)
 	vmax       []float64 // peak wind of the profile (m/s): H10 (from pressure), ER11, auto
 	xN         []float64 // H10 peripheral exponent; auto outer exponent
+	rOut       []float64 // auto: the outermost radius the profile was fitted to (m)
 	latSign    float64
 	maxDist    float64 // m
 	midLon     float64
@@ -246,7 +248,7 @@ func prepareSteps(t *Track, opt WindOptions) (*stepParams, error) {
 func paramsFromSteps(s *trackSteps, model WindModel, maxDistKm float64, avg Averaging, h10 h10Config) *stepParams {
 	n := s.len()
 	sp := &stepParams{model: model, t: s.t, lat: s.lat, lon: s.lon, inBrackets: h10.vmaxInBrackets}
-	for _, f := range []*[]float64{&sp.cosLat, &sp.rad, &sp.vtV, &sp.vtU, &sp.vtNorm, &sp.cp, &sp.pdelta, &sp.holB, &sp.vmax, &sp.xN} {
+	for _, f := range []*[]float64{&sp.cosLat, &sp.rad, &sp.vtV, &sp.vtU, &sp.vtNorm, &sp.cp, &sp.pdelta, &sp.holB, &sp.vmax, &sp.xN, &sp.rOut} {
 		*f = make([]float64, n)
 	}
 	if maxDistKm <= 0 {
@@ -476,9 +478,15 @@ func (sp *stepParams) angular(k int, d float64) float64 {
 		if d > sp.rad[k] {
 			x = sp.xN[k]
 		}
-		// holland2010 with one logarithm and two exponentials
+		// holland2010 with one logarithm and two exponentials, faded out
+		// beyond the outermost radius it was fitted to
 		bl := sp.holB[k] * math.Log(sp.rad[k]/max(1, d))
-		return sp.vmax[k] * math.Exp(x*(bl+1-math.Exp(bl)))
+		e := x * (bl + 1 - math.Exp(bl))
+		if r := sp.rOut[k]; d > r && r > 0 {
+			q := (d - r) / (autoTaper * r)
+			e -= q * q
+		}
+		return sp.vmax[k] * math.Exp(e)
 	}
 	return 0
 }

@@ -27,7 +27,11 @@ import "math"
 //
 // A constant outer x keeps the profile decreasing beyond rmw (Holland et
 // al.'s linear x can make it grow again; CLIMADA floors x at 0.4 for that
-// reason). x is kept within 0.1..1.2. Translation is added as for H10.
+// reason). x is kept within 0.1..1.2. Beyond the outermost radius fitted
+// (R30, else R50, else 300 km) nothing in the advisory supports the
+// profile's slow decay, and the storm's winds merge with the
+// environment's: the wind fades by exp(-((r-rOut)/(0.5 rOut))²). No wind is
+// computed beyond 1000 km. Translation is added as for H10.
 func (sp *stepParams) calibrate(s *trackSteps, avg Averaging) {
 	v30 := 30 * knotMS / avg.OneToTen
 	v50 := 50 * knotMS / avg.OneToTen
@@ -61,6 +65,9 @@ func (sp *stepParams) calibrate(s *trackSteps, avg Averaging) {
 			x = 0.5
 		}
 		sp.holB[k], sp.xN[k] = b, clamp(x, 0.1, 1.2)
+		for _, r := range rs[:n] {
+			sp.rOut[k] = max(sp.rOut[k], r)
+		}
 	}
 }
 

@@ -204,6 +204,9 @@ func ForecastCranes(t *Track, cranes []Crane, opt CraneOptions) ([]CraneForecast
 	if err != nil {
 		return nil, err
 	}
+	if ens.Issued.IsZero() {
+		ens.Issued = t.Issued
+	}
 	avg := opt.Wind.Averaging
 	if avg == (Averaging{}) {
 		avg = DefaultAveraging()

@@ -37,7 +37,8 @@ type EnsembleOptions struct {
 	// Intensity0, IntensityPerHour: relative intensity error sd. 0: 0.05,
 	// 0.002 per hour (0.10 at 24 h, 0.19 at 72 h).
 	Intensity0, IntensityPerHour float64
-	// Issued is the origin of lead time; zero: the track's first point.
+	// Issued is the origin of lead time; zero: the track's Issued time
+	// (an advisory's), else its first point.
 	Issued time.Time
 }
 

@@ -224,3 +224,26 @@ func TestWindMangkhutFormats(t *testing.T) {
 		}
 	}
 }
+
+// TestWindMangkhutCranes: a 100 m crane in Futian (Shenzhen, terrain C)
+// under Mangkhut. The calibrated model, whose gales reach as far as JMA's
+// R30, stops it earlier and for longer than H08.
+func TestWindMangkhutCranes(t *testing.T) {
+	tr := readTestTrack(t, "mangkhut_2018_1822_jma.csv")
+	c := []Crane{{ID: "futian-100m", Lat: 22.54, Lon: 114.06, HeightM: 100, Terrain: "C", OutOfServiceLimitMS: 42}}
+	var got [2]CraneForecast
+	for i, m := range []WindModel{WindH08, WindAuto} {
+		f, err := ForecastCranes(tr, c, CraneOptions{Wind: WindOptions{Model: m},
+			Ensemble: EnsembleOptions{Seed: 2018, Issued: time.Date(2018, 9, 15, 0, 0, 0, 0, time.UTC)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[i] = f[0]
+		t.Logf("%-4s first above 20 m/s %s, peak %.1f m/s at %s, %d h above, P(exceed) %.2f, P(above 42 m/s) %.2f", m,
+			f[0].FirstExceed.Format("01-02 15h"), f[0].Peak, f[0].PeakAt.Format("01-02 15h"), f[0].HoursAbove, f[0].PExceed, f[0].POutOfService)
+	}
+	h08, auto := got[0], got[1]
+	if auto.FirstExceed.IsZero() || !auto.FirstExceed.Before(h08.FirstExceed) || auto.HoursAbove <= h08.HoursAbove {
+		t.Errorf("calibrated %+v, H08 %+v: want an earlier and longer stop", auto, h08)
+	}
+}
