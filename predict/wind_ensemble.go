@@ -19,11 +19,10 @@ import (
 //
 // Along-track error makes the storm early or late, cross-track error moves
 // its path; the intensity error ε scales the maximum wind by (1+ε) and the
-// pressure drop by (1+ε)² (v² ∝ dp). The defaults are sitetwin's, of the
-// order of the mean errors of operational typhoon forecasts (about 80 km
-// at 24 h and 200 km at 72 h for position, 10 to 20% for intensity); set
-// them from the issuing centre's verification statistics when known.
-// The zero value means every default.
+// pressure drop by (1+ε)² (v² ∝ dp). The defaults are sitetwin's (80 km at
+// 24 h and 200 km at 72 h for position, 0.10 and 0.19 for intensity), not
+// a centre's statistics: set them from the issuing centre's verification
+// of its forecasts. The zero value means every default.
 type EnsembleOptions struct {
 	// Members is the size of the ensemble. 0: 50; at most 1000.
 	Members int
