@@ -1,0 +1,160 @@
+package predict
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sitetwin/sitetwin/twin"
+)
+
+// Model predicts something about a project from a read-only view of its
+// twin: its delay, its sites' incident risk, its cranes' typhoon wind.
+//
+// Built-in models are pure and ignore the context; a model that calls out
+// (a remote HTTP model) honours its cancellation and deadline. Predict must
+// not modify the view (it is shared), may be called from several goroutines
+// at once, and returns ErrNotApplicable when the twin lacks what the model
+// needs (no baseline, no cranes, no advisory).
+type Model interface {
+	// Name is the model's registry name, e.g. "delay".
+	Name() string
+	// Version changes whenever the model's output for the same input may
+	// change; predictions carry it.
+	Version() string
+	// Cost says whether the engine may run the model inline on every change
+	// (Cheap) or must debounce it onto its worker pool (Expensive).
+	Cost() Cost
+	// Predict returns the model's prediction for a twin.
+	Predict(ctx context.Context, v *twin.ProjectView) (*Prediction, error)
+}
+
+// Cost is how expensive a model is to run.
+type Cost int
+
+// Costs.
+const (
+	// Cheap models run inline on every change of their twin.
+	Cheap Cost = iota
+	// Expensive models (Monte Carlo, ensembles, remote calls) run
+	// debounced per twin on a bounded worker pool.
+	Expensive
+)
+
+// ErrNotApplicable is returned by Predict when the twin lacks what the model
+// needs; the engine records no prediction and raises nothing.
+var ErrNotApplicable = errors.New("model not applicable to this twin")
+
+// Prediction is what a model says about a twin, with the contribution of
+// each input, so that a person can see why.
+type Prediction struct {
+	Model   string `json:"model"`
+	Version string `json:"version"`
+	Project string `json:"project"`
+	// Subject narrows the prediction to a site or a crane ("" for the
+	// whole project).
+	Subject string `json:"subject,omitempty"`
+	// At is the twin's clock (event time) the prediction was made at.
+	At time.Time `json:"at"`
+	// Offset is the input offset the twin had reached when the prediction
+	// was made, set by the runtime (-1 when unknown).
+	Offset int64 `json:"offset"`
+	// Values are the named figures: for delay "p_on_time", "p50_days" ...
+	Values map[string]float64 `json:"values"`
+	// Dates are the named dates: for delay "p50", "p80", "p90".
+	Dates map[string]time.Time `json:"dates,omitempty"`
+	// Effects say what moved the prediction: the contribution of each
+	// input, largest first.
+	Effects []Effect `json:"effects,omitempty"`
+	// Summary is one line for a person.
+	Summary string `json:"summary"`
+	// Details are the model's own further output (per-crane forecasts,
+	// criticality ...); nil when there are none.
+	Details any `json:"details,omitempty"`
+}
+
+// Effect is the contribution of one input to a prediction.
+type Effect struct {
+	Input  string  `json:"input"`  // e.g. "spi_t", "open_major_hazards"
+	Value  float64 `json:"value"`  // the input's value
+	Effect float64 `json:"effect"` // its effect on the headline figure, in that figure's unit
+	Unit   string  `json:"unit,omitempty"`
+	Note   string  `json:"note,omitempty"`
+}
+
+// Trainer is a model that learns from history. The engine never trains;
+// `sitetwin train` does, and writes the artifact a model loads.
+type Trainer interface {
+	Model
+	// Train fits the model to labelled examples, blocking until done or
+	// until ctx ends, and returns the trained model.
+	Train(ctx context.Context, examples []Example) (Model, error)
+}
+
+// Example is one labelled training example: the view of a twin at a moment
+// and what actually happened next.
+type Example struct {
+	View  *twin.ProjectView
+	Label map[string]float64 // e.g. "incident_30d": 1, "finish_days": 412
+}
+
+// Registry is a set of models by name. A registry is a value: NewRegistry
+// gives one with the built-in models; &Registry{} is an empty one (for
+// tests). It is safe for concurrent use.
+type Registry struct {
+	mu     sync.RWMutex
+	models map[string]Model
+}
+
+// ErrDuplicate is returned by Register for a name already registered.
+var ErrDuplicate = errors.New("model already registered")
+
+// Register adds a model; a second model of the same name is an error.
+func (r *Registry) Register(m Model) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m.Name() == "" {
+		return errors.New("register model: empty name")
+	}
+	if _, ok := r.models[m.Name()]; ok {
+		return fmt.Errorf("register model %q: %w", m.Name(), ErrDuplicate)
+	}
+	if r.models == nil {
+		r.models = map[string]Model{}
+	}
+	r.models[m.Name()] = m
+	return nil
+}
+
+// Get returns the model of a name.
+func (r *Registry) Get(name string) (Model, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	m, ok := r.models[name]
+	return m, ok
+}
+
+// Names returns the registered names, sorted.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, 0, len(r.models))
+	for n := range r.models {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Models returns the registered models, sorted by name.
+func (r *Registry) Models() []Model {
+	out := []Model{}
+	for _, n := range r.Names() {
+		m, _ := r.Get(n)
+		out = append(out, m)
+	}
+	return out
+}
