@@ -105,7 +105,8 @@ type Engine struct {
 	produceErr atomic.Pointer[error] // first produce error in the open transaction
 	fatal      atomic.Pointer[error] // the error that stops Run
 	stop       context.CancelFunc
-	commitSoon atomic.Bool // a rebalance waits: commit before allowing it
+	commitSoon atomic.Bool              // a rebalance waits: commit before allowing it
+	ending     atomic.Pointer[endWatch] // the transaction end in progress
 	brokerOK   atomic.Bool
 	lastErr    atomic.Pointer[string]
 	ready      chan struct{}
@@ -303,7 +304,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		kgo.OnPartitionsAssigned(e.onAssigned),
 		kgo.OnPartitionsRevoked(e.onRevoked),
 		kgo.OnPartitionsLost(e.onLost),
-		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { e.commitSoon.Store(true) }),
+		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) {
+			e.commitSoon.Store(true)
+			e.watchEnd()
+		}),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(2*time.Millisecond),
 		kgo.FetchMaxWait(200*time.Millisecond),
@@ -588,7 +592,26 @@ func (e *Engine) commit(ctx context.Context) {
 // session after a rebalance) and reports whether it committed.
 func (e *Engine) endTxn(ctx context.Context, try kgo.TransactionEndTry) bool {
 	wasOpen := e.inTxn
-	committed, err := e.sess.End(ctx, try)
+	ectx, cancel := context.WithCancel(ctx)
+	w := &endWatch{cancel: cancel, done: make(chan struct{})}
+	e.ending.Store(w)
+	if e.commitSoon.Load() {
+		e.watchEnd()
+	}
+	committed, err := e.sess.End(ectx, try)
+	e.ending.Store(nil)
+	close(w.done)
+	cancel()
+	if err != nil && w.gaveUp.Load() && ctx.Err() == nil {
+		// An End that did not finish leaves the client in the
+		// transaction; ending it again as an abort (the documented
+		// retry) re-initialises the producer id, which makes the broker
+		// abort whatever this transaction left open.
+		err = fmt.Errorf("gave up ending the transaction (%v)", err)
+		if _, aerr := e.sess.End(ctx, kgo.TryAbort); aerr != nil {
+			err = fmt.Errorf("%w; then aborting it: %w", err, aerr)
+		}
+	}
 	e.inTxn = false
 	perr := e.produceErr.Swap(nil)
 	switch {
@@ -608,6 +631,46 @@ func (e *Engine) endTxn(ctx context.Context, try kgo.TransactionEndTry) bool {
 		e.counters.aborts.Add(1)
 	}
 	return false
+}
+
+// endWatch is a transaction end in progress.
+type endWatch struct {
+	cancel context.CancelFunc
+	done   chan struct{} // closed when End has returned
+	armed  atomic.Bool
+	gaveUp atomic.Bool // cancel was called
+}
+
+// watchEnd gives up on the transaction end in progress if it does not
+// return within the session timeout while a rebalance callback waits for
+// the poll loop (BlockRebalanceOnPoll). End waits for a heartbeat, or for
+// the revoke or lost callback; when the group session was lost (the broker
+// expired the member, e.g. after it stalled longer than the session
+// timeout) no heartbeat runs any more and the lost callback waits for the
+// poll loop, which waits in End: without this the engine would never
+// resume. There End has not asked the broker to commit, so giving up
+// cancels it; endTxn then aborts the transaction and the partitions are
+// restored. (An End slow for another reason while a rebalance waits, a
+// commit request the broker takes longer than the session timeout to
+// answer, is given up too; the client then treats the commit as
+// unconfirmed and re-initialises its producer id.)
+func (e *Engine) watchEnd() {
+	w := e.ending.Load()
+	if w == nil || !w.armed.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		t := time.NewTimer(e.cfg.SessionTimeout)
+		defer t.Stop()
+		select {
+		case <-w.done:
+		case <-t.C:
+			e.log.Warn("ending the transaction is stuck behind a rebalance that waits for it (the group session was lost?); aborting the transaction",
+				"waited", e.cfg.SessionTimeout)
+			w.gaveUp.Store(true)
+			w.cancel()
+		}
+	}()
 }
 
 // fail records an error that stops the engine; Run returns the first one.
