@@ -38,6 +38,9 @@ type WeatherView struct {
 	TyphoonMinKm float64   `json:"typhoon_min_km,omitempty"`
 	TyphoonAt    time.Time `json:"typhoon_at,omitzero"`
 	TyphoonSite  string    `json:"typhoon_site,omitempty"`
+	// Advisory is the active typhoon advisory with its forecast track
+	// (shared, never modified).
+	Advisory *TyphoonAdvisory `json:"advisory,omitempty"`
 }
 
 // SiteView is a read-only copy of a site twin.
@@ -90,7 +93,7 @@ func (p *ProjectTwin) View() *ProjectView {
 		Applied: p.Applied, Duplicates: p.Duplicates,
 		Weather: WeatherView{
 			Rainstorm: p.Weather.Rainstorm, Typhoon: p.Weather.Typhoon, TyphoonMinKm: p.Weather.TyphoonMinKm,
-			TyphoonAt: p.Weather.TyphoonAt, TyphoonSite: p.Weather.TyphoonSite,
+			TyphoonAt: p.Weather.TyphoonAt, TyphoonSite: p.Weather.TyphoonSite, Advisory: p.Weather.Advisory,
 		},
 		Milestones: make([]Milestone, 0, len(p.Milestones)),
 		Hazards:    make([]Hazard, 0, len(p.Hazards)),
