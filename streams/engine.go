@@ -60,7 +60,9 @@ type EngineConfig struct {
 	// before giving its partitions to others. Default 10s.
 	SessionTimeout time.Duration
 	// TransactionTimeout is how long the broker keeps an open transaction
-	// of a dead process before aborting it. Default 10s.
+	// of a dead process before aborting it (a live process whose
+	// transaction was aborted so, after a broker stall, starts a new
+	// session). Default 10s.
 	TransactionTimeout time.Duration
 	// Store receives the views of the twins and the alerts once they are
 	// committed. Default a new store (see Engine.Store).
@@ -88,7 +90,8 @@ type Engine struct {
 	metrics    *metrics
 	store      *Store
 	sess       *kgo.GroupTransactSession
-	client     *kgo.Client
+	client     *kgo.Client // the session's
+	boot       *kgo.Client // for the admin client and the probe
 	adm        *kadm.Client
 	partitions int32
 	inputs     []string
@@ -97,6 +100,8 @@ type Engine struct {
 	// Touched only by the polling goroutine and the group callbacks,
 	// which run serially with it (BlockRebalanceOnPoll).
 	workers    map[int32]*worker
+	renew      error       // the session's producer is dead: start a new session
+	renewals   []time.Time // when sessions were renewed
 	inTxn      bool
 	txnStart   time.Time
 	rebalanced bool
@@ -264,7 +269,10 @@ func (e *Engine) TransactionalID() string {
 // Run consumes until ctx ends, then commits what it applied, leaves the
 // group and returns nil. It returns an error if it cannot start, or if it
 // meets an error it cannot go on from (a changelog snapshot that does not
-// decode, a transaction the broker fenced).
+// decode, another process fencing its transactions again and again). When
+// the broker fences its producer once (it aborted a transaction that stayed
+// open past the transaction timeout, e.g. while the broker stalled), it
+// starts a new session and goes on.
 func (e *Engine) Run(ctx context.Context) error {
 	// The admin client looks up topics it may just have created: keep its
 	// metadata cache short-lived.
@@ -274,7 +282,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		return fmt.Errorf("engine: %w", err)
 	}
 	defer boot.Close()
-	e.adm = kadm.NewClient(boot)
+	e.boot, e.adm = boot, kadm.NewClient(boot)
 	n, err := e.ensureTopics(ctx)
 	if err != nil {
 		return err
@@ -282,7 +290,59 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.partitions = n
 	e.brokerOK.Store(true)
 
-	sess, err := kgo.NewGroupTransactSession(
+	sess, err := e.newSession()
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	e.sess, e.client = sess, sess.Client()
+	outCtx, cancelOut := context.WithCancel(context.Background())
+	defer cancelOut()
+	e.outCtx = outCtx
+
+	probeCtx, stopProbe := context.WithCancel(context.Background())
+	probeDone := make(chan struct{})
+	go func() { defer close(probeDone); e.probe(probeCtx) }()
+
+	ctx, e.stop = context.WithCancel(ctx)
+	defer e.stop()
+	for {
+		e.loop(ctx)
+		if e.renew == nil || ctx.Err() != nil {
+			break
+		}
+		e.renewSession()
+	}
+
+	// Graceful stop: commit what was applied, leave the group.
+	stopCtx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	if e.fatal.Load() == nil && e.renew == nil {
+		e.commit(stopCtx)
+	} else if e.inTxn {
+		e.sess.End(stopCtx, kgo.TryAbort) //nolint:errcheck // stopping on a fatal error
+	}
+	e.sess.CloseAllowingRebalance()
+	// A static member does not leave on close; say so to the group, so
+	// the others take its partitions now rather than after the session
+	// timeout.
+	if _, err := e.adm.LeaveGroup(stopCtx, kadm.LeaveGroup(e.cfg.Group).InstanceIDs(e.cfg.Instance).Reason("shutdown")); err != nil {
+		e.log.Warn("leave group", "err", err)
+	}
+	stopProbe()
+	<-probeDone
+	for p, w := range e.workers {
+		w.stop()
+		delete(e.workers, p)
+	}
+	if err := e.fatal.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// newSession returns a new transactional consumer-group session.
+func (e *Engine) newSession() (*kgo.GroupTransactSession, error) {
+	return kgo.NewGroupTransactSession(
 		kgo.SeedBrokers(e.cfg.Brokers...),
 		kgo.ClientID(e.cfg.ClientID),
 		kgo.TransactionalID(e.TransactionalID()),
@@ -312,47 +372,35 @@ func (e *Engine) Run(ctx context.Context) error {
 		kgo.ProducerLinger(2*time.Millisecond),
 		kgo.FetchMaxWait(200*time.Millisecond),
 	)
+}
+
+// renewSession replaces a session whose producer the broker fenced (it
+// aborts a transaction that stays open longer than the transaction
+// timeout, e.g. while the broker stalls, and then refuses the producer):
+// the workers and the open transaction are dropped, and a new session with
+// the same transactional id and instance takes the partitions back,
+// restoring them from the changelog. A process that must renew again and
+// again is fenced by another one using its instance name: that stops it.
+func (e *Engine) renewSession() {
+	cause := e.renew
+	e.renew = nil
+	now := time.Now()
+	e.renewals = append(slices.DeleteFunc(e.renewals, func(t time.Time) bool { return now.Sub(t) > time.Minute }), now)
+	if len(e.renewals) > 5 {
+		e.fail(fmt.Errorf("transaction: %w (fenced %d times within a minute: another process uses the instance %q?)", cause, len(e.renewals), e.cfg.Instance))
+		return
+	}
+	e.log.Warn("the broker fenced this process's transactions; starting a new session", "cause", cause)
+	e.inTxn, e.rebalanced = false, false
+	e.sess.CloseAllowingRebalance()
+	e.dropWorkers(sortedPartitions(e.workers), true)
+	e.produceErr.Store(nil)
+	sess, err := e.newSession()
 	if err != nil {
-		return fmt.Errorf("engine: %w", err)
+		e.fail(fmt.Errorf("new session: %w", err))
+		return
 	}
 	e.sess, e.client = sess, sess.Client()
-	outCtx, cancelOut := context.WithCancel(context.Background())
-	defer cancelOut()
-	e.outCtx = outCtx
-
-	probeCtx, stopProbe := context.WithCancel(context.Background())
-	probeDone := make(chan struct{})
-	go func() { defer close(probeDone); e.probe(probeCtx) }()
-
-	ctx, e.stop = context.WithCancel(ctx)
-	defer e.stop()
-	e.loop(ctx)
-
-	// Graceful stop: commit what was applied, leave the group.
-	stopCtx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
-	defer cancel()
-	if e.fatal.Load() == nil {
-		e.commit(stopCtx)
-	} else if e.inTxn {
-		e.sess.End(stopCtx, kgo.TryAbort) //nolint:errcheck // stopping on a fatal error
-	}
-	sess.CloseAllowingRebalance()
-	// A static member does not leave on close; say so to the group, so
-	// the others take its partitions now rather than after the session
-	// timeout.
-	if _, err := e.adm.LeaveGroup(stopCtx, kadm.LeaveGroup(e.cfg.Group).InstanceIDs(e.cfg.Instance).Reason("shutdown")); err != nil {
-		e.log.Warn("leave group", "err", err)
-	}
-	stopProbe()
-	<-probeDone
-	for p, w := range e.workers {
-		w.stop()
-		delete(e.workers, p)
-	}
-	if err := e.fatal.Load(); err != nil {
-		return *err
-	}
-	return nil
 }
 
 func (e *Engine) ensureTopics(ctx context.Context) (int32, error) {
@@ -375,7 +423,7 @@ func (e *Engine) ensureTopics(ctx context.Context) (int32, error) {
 
 // loop polls, applies and commits until ctx ends.
 func (e *Engine) loop(ctx context.Context) {
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && e.renew == nil {
 		pctx, cancel := ctx, context.CancelFunc(func() {})
 		if e.inTxn {
 			// an open transaction is committed on time even when no
@@ -415,7 +463,10 @@ func (e *Engine) loop(ctx context.Context) {
 		if fetches.NumRecords() > 0 {
 			if !e.inTxn {
 				if err := e.sess.Begin(); err != nil {
-					e.fail(fmt.Errorf("begin transaction: %w", err))
+					// a producer the broker fenced, or one left in a
+					// transaction that could not be ended
+					e.renew = fmt.Errorf("begin transaction: %w", err)
+					e.sess.AllowRebalance()
 					return
 				}
 				e.inTxn, e.txnStart = true, time.Now()
@@ -566,7 +617,9 @@ func (e *Engine) commit(ctx context.Context) {
 	}
 	committed := e.endTxn(ctx, try)
 	if !committed {
-		e.restoreAll(ctx)
+		if e.renew == nil {
+			e.restoreAll(ctx)
+		}
 		return
 	}
 	var views []*twin.ProjectView
@@ -602,12 +655,14 @@ func (e *Engine) endTxn(ctx context.Context, try kgo.TransactionEndTry) bool {
 	e.ending.Store(nil)
 	close(w.done)
 	cancel()
-	if err != nil && w.gaveUp.Load() && ctx.Err() == nil {
-		// An End that did not finish leaves the client in the
-		// transaction; ending it again as an abort (the documented
-		// retry) re-initialises the producer id, which makes the broker
-		// abort whatever this transaction left open.
-		err = fmt.Errorf("gave up ending the transaction (%v)", err)
+	if err != nil && ctx.Err() == nil {
+		// An End that failed may leave the client in the transaction;
+		// ending it again as an abort (the documented retry)
+		// re-initialises the producer id, which makes the broker abort
+		// whatever this transaction left open.
+		if w.gaveUp.Load() {
+			err = fmt.Errorf("gave up ending the transaction (%v)", err)
+		}
 		if _, aerr := e.sess.End(ctx, kgo.TryAbort); aerr != nil {
 			err = fmt.Errorf("%w; then aborting it: %w", err, aerr)
 		}
@@ -621,8 +676,12 @@ func (e *Engine) endTxn(ctx context.Context, try kgo.TransactionEndTry) bool {
 		return true
 	case err != nil && ctx.Err() == nil:
 		e.log.Error("transaction failed; restoring from the changelog", "err", err)
-		if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
-			e.fail(fmt.Errorf("transaction: %w (another process uses the instance %q?)", err, e.cfg.Instance))
+		switch {
+		case errors.Is(err, kerr.TransactionalIDAuthorizationFailed):
+			e.fail(fmt.Errorf("transaction: %w", err))
+		case errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch):
+			// this producer is dead; see renewSession
+			e.renew = err
 		}
 	case perr != nil:
 		e.log.Error("outputs were refused; transaction aborted", "err", *perr)
@@ -914,7 +973,7 @@ func (e *Engine) probe(ctx context.Context) {
 	defer t.Stop()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := e.client.Ping(pctx)
+		err := e.boot.Ping(pctx)
 		if err == nil {
 			err = e.updateLag(pctx)
 		}
