@@ -143,6 +143,7 @@ type app struct {
 	broker    *streams.Broker
 	group     *errgroup.Group
 	cancel    context.CancelFunc
+	stopped   context.Context // ends when the app is told to stop
 }
 
 // startApp starts the broker (unless brokers are given), the engine, the
@@ -213,6 +214,7 @@ func startApp(ctx context.Context, cfg runConfig, log *slog.Logger) (a *app, err
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	log.Info("http api listening", "url", "http://"+a.HTTPAddr+"/")
 
+	a.stopped = ctx
 	ctx, a.cancel = context.WithCancel(ctx)
 	g, gctx := errgroup.WithContext(ctx)
 	a.group = g
@@ -249,7 +251,9 @@ func (a *app) Wait() error {
 		a.broker.Close()
 	}
 	a.log.Info("stopped")
-	if errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) && a.stopped.Err() != nil {
+		// a part interrupted by the stop; a part that failed on its
+		// own failed, even with a cancellation in its error's chain
 		return nil
 	}
 	return err
