@@ -29,6 +29,10 @@ type partitionRecord struct {
 	// topics. Only their offsets are kept here, so that the record stays
 	// small however many wait.
 	Waiting []waitingRange `json:"waiting,omitempty"`
+	// CityNext is the offset of the city stream (see city.go) at which the
+	// partition resumes: its first record not applied yet. Absent in
+	// records of earlier versions: the stream's start.
+	CityNext *int64 `json:"city_next,omitempty"`
 	// Pending holds waiting records themselves, as earlier versions wrote
 	// them; read, never written.
 	Pending []storedRecord `json:"pending,omitempty"`

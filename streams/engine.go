@@ -106,6 +106,7 @@ type Engine struct {
 	txnStart   time.Time
 	rebalanced bool
 	paused     map[int32]map[string]bool // input topics paused, by partition number
+	city       *cityFeed                 // reads the city stream for the workers
 
 	produceErr atomic.Pointer[error] // first produce error in the open transaction
 	fatal      atomic.Pointer[error] // the error that stops Run
@@ -328,6 +329,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if _, err := e.adm.LeaveGroup(stopCtx, kadm.LeaveGroup(e.cfg.Group).InstanceIDs(e.cfg.Instance).Reason("shutdown")); err != nil {
 		e.log.Warn("leave group", "err", err)
 	}
+	e.stopCity()
 	stopProbe()
 	<-probeDone
 	for p, w := range e.workers {
@@ -424,12 +426,14 @@ func (e *Engine) ensureTopics(ctx context.Context) (int32, error) {
 // loop polls, applies and commits until ctx ends.
 func (e *Engine) loop(ctx context.Context) {
 	for ctx.Err() == nil && e.renew == nil {
-		pctx, cancel := ctx, context.CancelFunc(func() {})
+		// The poll returns at least every cityPoll, so the city stream is
+		// applied even when no input records come, and an open
+		// transaction is committed on time.
+		deadline := time.Now().Add(cityPoll)
 		if e.inTxn {
-			// an open transaction is committed on time even when no
-			// records come
-			pctx, cancel = context.WithDeadline(ctx, e.txnStart.Add(e.cfg.CheckpointInterval))
+			deadline = e.txnStart.Add(e.cfg.CheckpointInterval)
 		}
+		pctx, cancel := context.WithDeadline(ctx, deadline)
 		fetches := e.sess.PollRecords(pctx, e.cfg.MaxPollRecords)
 		cancel()
 		if fetches.IsClientClosed() || ctx.Err() != nil {
@@ -460,7 +464,8 @@ func (e *Engine) loop(ctx context.Context) {
 			msg := err.Error()
 			e.lastErr.Store(&msg)
 		})
-		if fetches.NumRecords() > 0 {
+		city := e.cityBatches()
+		if fetches.NumRecords() > 0 || len(city) > 0 {
 			if !e.inTxn {
 				if err := e.sess.Begin(); err != nil {
 					// a producer the broker fenced, or one left in a
@@ -472,7 +477,7 @@ func (e *Engine) loop(ctx context.Context) {
 				e.inTxn, e.txnStart = true, time.Now()
 			}
 			start := time.Now()
-			e.feed(fetches)
+			e.feed(fetches, city)
 			e.metrics.batchSeconds.Observe(time.Since(start).Seconds())
 		}
 		switch {
@@ -487,10 +492,17 @@ func (e *Engine) loop(ctx context.Context) {
 	}
 }
 
-// feed hands each partition's records to its worker, which applies what
+// cityPoll is the longest a poll waits, so that the city stream is read.
+const cityPoll = 250 * time.Millisecond
+
+// feed hands each partition's records (and the city stream's, to every
+// worker) to its worker, which applies what
 // the merge order allows; all workers run at once and feed waits for them.
-func (e *Engine) feed(fetches kgo.Fetches) {
+func (e *Engine) feed(fetches kgo.Fetches, city []fetched) {
 	byPartition := map[int32][]fetched{}
+	for p := range e.workers {
+		byPartition[p] = append(byPartition[p], city...)
+	}
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 		i := e.inputIndex(fp.Topic)
 		if i < 0 || len(fp.Records) == 0 {
@@ -839,6 +851,7 @@ func (e *Engine) dropWorkers(parts []int32, fromStore bool) {
 		e.mu.Unlock()
 	}
 	e.metrics.partitions.Set(float64(len(e.workers)))
+	e.resetCity()
 }
 
 // startWorkers restores partitions from the changelog (retrying while the
@@ -881,6 +894,7 @@ func (e *Engine) startWorkers(ctx context.Context, parts []int32) error {
 	e.store.publish(views, nil)
 	e.metrics.partitions.Set(float64(len(e.workers)))
 	e.metrics.restored.Add(float64(n))
+	e.resetCity()
 	e.log.Info("partitions restored", "partitions", parts, "twins", n, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
@@ -922,7 +936,16 @@ func (e *Engine) restore(ctx context.Context, parts []int32) (map[int32]*worker,
 				w.end[i] = l.Offset
 			}
 		}
-		w.polled = pos
+		copy(w.polled, pos)
+		// the city stream: from the start of the city partition unless
+		// the partition record says where it stopped
+		weather, k := e.cfg.Topics.Input(twin.StreamWeather), e.cityPartition()
+		if s, ok := starts.Lookup(weather, k); ok && s.Err == nil {
+			w.polled[e.cityIdx()] = s.Offset
+		}
+		if l, ok := stable.Lookup(weather, k); ok && l.Err == nil {
+			w.end[e.cityIdx()] = l.Offset
+		}
 		out[p] = w
 	}
 	metas := make(map[int32]*partitionRecord, len(parts))
@@ -933,6 +956,9 @@ func (e *Engine) restore(ctx context.Context, parts []int32) (map[int32]*worker,
 			return nil, fmt.Errorf("partition %d: %w", p, err)
 		}
 		metas[p] = meta
+		if meta.CityNext != nil {
+			out[p].polled[e.cityIdx()] = max(*meta.CityNext, out[p].polled[e.cityIdx()])
+		}
 		for _, r := range meta.Waiting {
 			from, to := r.From, r.To
 			if s, ok := starts.Lookup(r.Topic, p); ok && s.Err == nil && s.Offset > from {
@@ -1027,13 +1053,7 @@ func (e *Engine) updateLag(ctx context.Context) error {
 		if i < 0 {
 			return
 		}
-		if e.ends[o.Partition] == nil {
-			e.ends[o.Partition] = make([]int64, len(e.inputs))
-			for j := range e.ends[o.Partition] {
-				e.ends[o.Partition][j] = -1
-			}
-		}
-		e.ends[o.Partition][i] = o.Offset
+		e.endsOf(o.Partition)[i] = o.Offset
 		var at int64
 		if c, ok := committed.Lookup(o.Topic, o.Partition); ok && c.Err == nil {
 			at = c.At
@@ -1042,9 +1062,26 @@ func (e *Engine) updateLag(ctx context.Context) error {
 			lag += o.Offset - at
 		}
 	})
+	if c, ok := stable.Lookup(e.cfg.Topics.Input(twin.StreamWeather), e.cityPartition()); ok && c.Err == nil {
+		for p := range e.owned {
+			e.endsOf(p)[e.cityIdx()] = c.Offset
+		}
+	}
 	e.lagValue.Store(lag)
 	e.metrics.lag.Set(float64(lag))
 	return nil
+}
+
+// endsOf returns the stable offsets learnt for a partition's inputs and
+// city stream (-1: unknown), creating them. The caller holds e.mu.
+func (e *Engine) endsOf(p int32) []int64 {
+	if e.ends[p] == nil {
+		e.ends[p] = make([]int64, len(e.inputs)+1)
+		for j := range e.ends[p] {
+			e.ends[p][j] = -1
+		}
+	}
+	return e.ends[p]
 }
 
 // logDeadLetter logs the first dead letters and then one in a thousand, so

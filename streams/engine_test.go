@@ -337,3 +337,95 @@ func TestHealthDegradedWhenBrokerGone(t *testing.T) {
 		t.Error("stats say the broker is ok")
 	}
 }
+
+// TestCityWideEvents: a city-wide event reaches the twins of every
+// partition, twins registered after it learn it, and one keyed by something
+// else than "*" is forwarded to the city partition and applied once.
+func TestCityWideEvents(t *testing.T) {
+	b := startBroker(t)
+	e := startEngine(t, b.Addr(), "city")
+	pub, err := NewPublisher([]string{b.Addr()}, DefaultTopics(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	ctx := context.Background()
+	at := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	// projects on several partitions
+	var ids []string
+	seen := map[int32]bool{}
+	for i := 0; len(seen) < 4; i++ {
+		id := fmt.Sprintf("P-%03d", i)
+		if p := Partition(id, 6); !seen[p] {
+			seen[p] = true
+			ids = append(ids, id)
+		}
+	}
+	var evs []*twin.Event
+	for _, id := range ids[:3] {
+		evs = append(evs, registration(t, id, at)...)
+	}
+	issued, _ := twin.ParseWhen(at.Format(time.RFC3339))
+	evs = append(evs, event(t, "rain-1", twin.TypeRainfallWarning, twin.CityWide, "", at.Add(time.Minute), &twin.RainfallWarning{Level: twin.RainRed, Issued: issued}))
+	if err := pub.Publish(ctx, evs...); err != nil {
+		t.Fatal(err)
+	}
+	// a project registered after the warning
+	late := registration(t, ids[3], at.Add(2*time.Minute))
+	for _, e := range late {
+		e.Time = at.Add(2 * time.Minute)
+	}
+	if err := pub.Publish(ctx, late...); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hasRain := func(id string) bool {
+		v, ok := e.Store().Twin(id)
+		return ok && v.Weather.Rainstorm == twin.RainRed && v.Health == twin.Red
+	}
+	waitFor(t, "the red rainstorm signal on every twin", func() bool {
+		for _, id := range ids {
+			if !hasRain(id) {
+				return false
+			}
+		}
+		return true
+	})
+
+	// a city-wide cancellation produced with another key lands elsewhere,
+	// is forwarded to the city partition, and clears every twin once
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	cancelled := `{"specversion":"1.0","id":"rain-2","type":"rainfall.warning","source":"szmb","time":"2026-11-20T03:30:00Z","project":"*","data":{"level":"cancelled","issued":"2026-11-20T03:30:00Z"}}`
+	key := "not-the-city"
+	if Partition(key, 6) == Partition(twin.CityWide, 6) {
+		key = "also-not-the-city"
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: DefaultTopics().Input(twin.StreamWeather), Key: []byte(key), Value: []byte(cancelled)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the cancellation on every twin", func() bool {
+		for _, id := range ids {
+			if v, ok := e.Store().Twin(id); !ok || v.Weather.Rainstorm != "" {
+				return false
+			}
+		}
+		return true
+	})
+	for _, id := range ids {
+		n := 0
+		for _, a := range e.Store().Alerts(0) {
+			if a.Project == id && a.Rule == "rainstorm" {
+				n++
+			}
+		}
+		if n != 2 {
+			t.Errorf("%s: %d rainstorm alerts, want 2 (raised, cleared)", id, n)
+		}
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"math"
 	"runtime/debug"
 	"slices"
-	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -21,8 +20,9 @@ const (
 	// HeaderSource names topic/partition@offset of the record a dead
 	// letter or a forwarded record came from.
 	HeaderSource = "sitetwin-source"
-	// HeaderBroadcast marks a copy of a city-wide event made for one
-	// partition; it is applied there and not copied again.
+	// HeaderBroadcast marks a copy of a city-wide event that earlier
+	// versions made for each partition; such copies are ignored (every
+	// partition reads the city stream, see city.go).
 	HeaderBroadcast = "sitetwin-broadcast"
 	// HeaderStateVersion is the format version of a twin-state record.
 	HeaderStateVersion = "sitetwin-state-version"
@@ -40,10 +40,11 @@ type cityState struct {
 
 // buffered is a fetched input record waiting to be applied, decoded once.
 type buffered struct {
-	rec *kgo.Record
-	ev  *twin.Event
-	err error
-	at  int64 // merge key: event time (Unix ns); math.MinInt64 for records that change no twin here
+	rec  *kgo.Record
+	ev   *twin.Event
+	err  error
+	at   int64 // merge key: event time (Unix ns); math.MinInt64 for records that change no twin here
+	skip bool  // nothing to do here: a city-wide event read from the city stream instead, or a project event on the city stream
 }
 
 // worker owns the twins of one partition number. Only its goroutine touches
@@ -84,7 +85,7 @@ type poisonInfo struct {
 }
 
 func newWorker(e *Engine, p int32) *worker {
-	n := len(e.inputs)
+	n := len(e.inputs) + 1 // the input topics and the city stream
 	w := &worker{
 		e: e, partition: p,
 		twins:   map[string]*twin.ProjectTwin{},
@@ -136,11 +137,14 @@ type fetched struct {
 func (w *worker) receive(fs []fetched) {
 	for _, f := range fs {
 		for _, r := range f.recs {
+			if r.Offset < w.polled[f.topic] {
+				continue // read before (the city feed restarts at the lowest position any worker needs)
+			}
 			w.polled[f.topic] = r.Offset + 1
 			if r.Attrs.IsControl() {
 				continue
 			}
-			w.buf[f.topic] = append(w.buf[f.topic], w.decode(r))
+			w.buf[f.topic] = append(w.buf[f.topic], w.decode(r, f.topic == w.e.cityIdx()))
 			w.meta = true
 		}
 		if f.lso > w.end[f.topic] {
@@ -158,19 +162,34 @@ func (w *worker) learnEnds(ends []int64) {
 	}
 }
 
-// decode decodes a record once and computes its merge key.
-func (w *worker) decode(r *kgo.Record) buffered {
+// decode decodes a record once and computes its merge key. A record of the
+// city stream matters here only if it is a city-wide event; a city-wide
+// event fetched from an input topic is read from the city stream instead
+// (or, keyed so that it is not on the city partition, forwarded there).
+func (w *worker) decode(r *kgo.Record, city bool) buffered {
 	b := buffered{rec: r, at: math.MinInt64}
 	b.ev, b.err = twin.Decode(r.Value)
 	if b.err != nil {
+		b.skip = city // the city partition's owner dead-letters it
 		return b
 	}
 	b.ev.Received = r.Timestamp
-	owner := w.partition
-	if b.ev.Project != twin.CityWide {
-		owner = Partition(b.ev.Project, w.e.partitions)
+	cityWide := b.ev.Project == twin.CityWide
+	switch {
+	case city:
+		// anything else on the city partition is its owner's business
+		b.skip = !cityWide || hasHeader(r, HeaderBroadcast) || w.e.cfg.Topics.ForType(b.ev.Type) != r.Topic
+		if !b.skip {
+			b.at = b.ev.Time.UnixNano()
+		}
+		return b
+	case cityWide:
+		// read from the city stream (or forwarded to the city partition);
+		// copies made by earlier versions are ignored
+		b.skip = r.Partition == w.e.cityPartition() && w.e.cfg.Topics.ForType(b.ev.Type) == r.Topic || hasHeader(r, HeaderBroadcast)
+		return b
 	}
-	if w.e.cfg.Topics.ForType(b.ev.Type) == r.Topic && owner == w.partition {
+	if w.e.cfg.Topics.ForType(b.ev.Type) == r.Topic && Partition(b.ev.Project, w.e.partitions) == w.partition {
 		b.at = b.ev.Time.UnixNano()
 	}
 	return b
@@ -230,6 +249,9 @@ func before(a, b buffered, ai, bi int) bool {
 // record when it comes again.
 func (w *worker) processOne(b buffered) {
 	e, m, r := w.e, w.e.metrics, b.rec
+	if b.skip {
+		return
+	}
 	if msg, ok := e.poisonReason(source(r)); ok {
 		w.deadLetter(r, "panic", "applying this record panicked, so it was not applied: "+msg)
 		return
@@ -255,10 +277,11 @@ func (w *worker) processOne(b buffered) {
 		}
 	}()
 	if ev.Project == twin.CityWide {
-		if !hasHeader(r, HeaderBroadcast) {
-			w.broadcast(r)
+		if r.Partition == e.cityPartition() && r.Topic == e.cfg.Topics.Input(twin.StreamWeather) && b.at != math.MinInt64 {
+			w.applyCity(r, ev) // from the city stream
+			return
 		}
-		w.applyCity(r, ev)
+		w.forward(r, twin.CityWide, e.cityPartition())
 		return
 	}
 	if owner := Partition(ev.Project, e.partitions); owner != w.partition {
@@ -350,19 +373,6 @@ func (w *worker) applyStoredCity(p *twin.ProjectTwin) {
 	}
 }
 
-// broadcast copies a city-wide record to every other partition of its topic.
-func (w *worker) broadcast(r *kgo.Record) {
-	for q := int32(0); q < w.e.partitions; q++ {
-		if q == w.partition {
-			continue
-		}
-		c := copyRecord(r, r.Topic, q, r.Key)
-		c.Headers = append(c.Headers, kgo.RecordHeader{Key: HeaderBroadcast, Value: []byte(strconv.Itoa(int(w.partition)))})
-		w.produce(c)
-		w.e.metrics.forwarded.Inc()
-	}
-}
-
 // forward re-produces a record to the partition that owns its project,
 // keyed by the project id.
 func (w *worker) forward(r *kgo.Record, project string, owner int32) {
@@ -409,11 +419,17 @@ func (w *worker) checkpoint() {
 		// The waiting records of a topic are the last ones fetched from it
 		// (drain takes them from the front): their offsets say which.
 		meta := partitionRecord{Version: 1, City: w.city}
-		for i, b := range w.buf {
+		for i, b := range w.buf[:w.e.cityIdx()] {
 			if len(b) > 0 {
 				meta.Waiting = append(meta.Waiting, waitingRange{Topic: w.e.inputs[i], From: b[0].rec.Offset, To: w.polled[i], Records: len(b)})
 			}
 		}
+		// the city stream resumes at its first record not yet applied
+		next := w.polled[w.e.cityIdx()]
+		if b := w.buf[w.e.cityIdx()]; len(b) > 0 {
+			next = b[0].rec.Offset
+		}
+		meta.CityNext = &next
 		b, _ := json.Marshal(meta)
 		w.produce(w.stateRecord(partitionKey, b))
 	}
@@ -460,7 +476,7 @@ func (w *worker) load(cp *ChangelogPartition, meta *partitionRecord, waiting map
 		if i < 0 {
 			return fmt.Errorf("%w: partition %d waits on a record of unknown topic %s", errBadSnapshot, w.partition, s.Topic)
 		}
-		w.buf[i] = append(w.buf[i], w.decode(s.record()))
+		w.buf[i] = append(w.buf[i], w.decode(s.record(), false))
 	}
 	for _, r := range meta.Waiting {
 		i := w.e.inputIndex(r.Topic)
@@ -468,7 +484,7 @@ func (w *worker) load(cp *ChangelogPartition, meta *partitionRecord, waiting map
 			return fmt.Errorf("%w: partition %d waits on records of unknown topic %s", errBadSnapshot, w.partition, r.Topic)
 		}
 		for _, rec := range waiting[r.Topic] {
-			w.buf[i] = append(w.buf[i], w.decode(rec))
+			w.buf[i] = append(w.buf[i], w.decode(rec, false))
 		}
 	}
 	return nil

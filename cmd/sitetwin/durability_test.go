@@ -290,6 +290,20 @@ func durabilityStream(t *testing.T) []*twin.Event {
 	for range durLive {
 		base = append(base, city.Next())
 	}
+	// City-wide events (a rainstorm signal and its cancellation): each
+	// partition must apply them at the same point of its order in every run.
+	for _, w := range []struct {
+		id    string
+		after time.Duration
+		level string
+	}{{"dur-rain-orange", 40 * time.Minute, twin.RainOrange}, {"dur-rain-cancel", 150 * time.Minute, twin.RainCancelled}} {
+		at := durStart.Add(w.after)
+		issued, _ := twin.ParseWhen(at.Format(time.RFC3339))
+		ev := &twin.Event{ID: w.id, Type: twin.TypeRainfallWarning, Source: "szmb/warnings", Time: at, Project: twin.CityWide,
+			Data: &twin.RainfallWarning{Level: w.level, Issued: issued}}
+		i, _ := slices.BinarySearchFunc(base, at, func(e *twin.Event, t time.Time) int { return e.Time.Compare(t) })
+		base = slices.Insert(base, i, ev)
+	}
 	if last := base[len(base)-1].Time; !last.Before(time.Now()) {
 		// the engine rejects events more than an hour after their arrival
 		t.Fatalf("the stream's events end at %s, after this machine's clock (%s): move durStart back", last, time.Now().UTC())
