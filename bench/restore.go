@@ -22,7 +22,9 @@ import (
 )
 
 // restoreScenario measures how long an engine takes to restore twins from
-// the changelog.
+// the changelog: until it is ready to apply events (it has read the
+// changelog; twins are decoded when an event needs them), and until every
+// twin is decoded in the background and listed by the API.
 func restoreScenario(ctx context.Context, args []string, out io.Writer) error {
 	fs := flagSet("restore")
 	n := fs.Int("twins", 100000, "projects (twins) to build and restore")
@@ -149,6 +151,10 @@ func restoreScenario(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("engine not ready after 30 minutes")
 	}
 	restore := time.Since(t0)
+	for eng.Stats().Warming > 0 || eng.Stats().Twins < written {
+		time.Sleep(10 * time.Millisecond)
+	}
+	warm := time.Since(t0)
 	runtime.GC()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
@@ -161,11 +167,11 @@ func restoreScenario(ctx context.Context, args []string, out io.Writer) error {
 
 	heap := float64(after.HeapAlloc) - float64(before.HeapAlloc)
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "| twins | live events applied | snapshot bytes (mean) | changelog size | build | encode | restore (join + read + decode) | heap after restore (per twin) |\n")
-	fmt.Fprintf(&sb, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
-	fmt.Fprintf(&sb, "| %d | %d | %.0f B | %.0f MB | %s | %s | **%s** | %.1f KiB |\n",
+	fmt.Fprintf(&sb, "| twins | live events applied | snapshot bytes (mean) | changelog size | build | encode | restore: engine ready (join + read changelog) | all twins decoded and listed | heap after restore (per twin) |\n")
+	fmt.Fprintf(&sb, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	fmt.Fprintf(&sb, "| %d | %d | %.0f B | %.0f MB | %s | %s | **%s** | %s | %.1f KiB |\n",
 		got, live, float64(bytes)/float64(*n), float64(bytes)/1e6, build.Round(time.Millisecond), encode.Round(time.Millisecond),
-		restore.Round(time.Millisecond), heap/float64(max(got, 1))/1024)
+		restore.Round(time.Millisecond), warm.Round(time.Millisecond), heap/float64(max(got, 1))/1024)
 	fmt.Fprintf(out, "\n%s", sb.String())
 	command := fmt.Sprintf("go run ./bench restore --twins %d --steady-minutes %d --partitions %d", *n, *steady, *partitions)
 	return appendResults(*results, "restore", command, sb.String())

@@ -119,6 +119,7 @@ type Engine struct {
 	readyOnce  sync.Once
 	lagValue   atomic.Int64
 	dlqLogged  atomic.Int64
+	warming    atomic.Int64 // restored twins not decoded yet
 
 	mu     sync.Mutex        // guards owned, ends, poison
 	owned  map[int32]bool    // partition numbers owned, for the probe
@@ -221,6 +222,10 @@ type Stats struct {
 	Aborts  int64 `json:"aborts"`
 	// Partitions lists the partition numbers this process owns.
 	Partitions []int32 `json:"partitions"`
+	// Warming counts restored twins whose snapshots are still being
+	// decoded in the background (they are decoded at once when an event
+	// needs them); the API lists them once decoded.
+	Warming int64 `json:"warming"`
 }
 
 // Stats returns the current counters.
@@ -838,7 +843,7 @@ func (e *Engine) dropWorkers(parts []int32, fromStore bool) {
 		}
 		w.stop()
 		if fromStore {
-			e.store.drop(sortedIDs(w.twins))
+			e.store.drop(append(sortedIDs(w.twins), sortedIDs(w.raw)...))
 		}
 		delete(e.workers, p)
 		if ts := e.paused[p]; len(ts) > 0 {
@@ -877,24 +882,22 @@ func (e *Engine) startWorkers(ctx context.Context, parts []int32) error {
 	if err != nil {
 		return fmt.Errorf("restore partitions %v from %s: %w", parts, e.cfg.Topics.State(), err)
 	}
-	var views []*twin.ProjectView
 	n := 0
 	for _, p := range parts {
 		w := ws[p]
+		ids := sortedIDs(w.raw)
+		n += len(ids)
+		w.warm(ids)
 		go w.run()
 		e.workers[p] = w
 		e.mu.Lock()
 		e.owned[p] = true
 		e.mu.Unlock()
-		for _, id := range sortedIDs(w.twins) {
-			views = append(views, w.twins[id].View())
-		}
-		n += len(w.twins)
 	}
-	e.store.publish(views, nil)
 	e.metrics.partitions.Set(float64(len(e.workers)))
 	e.metrics.restored.Add(float64(n))
 	e.resetCity()
+	// the twins are decoded in the background, or when an event needs them
 	e.log.Info("partitions restored", "partitions", parts, "twins", n, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
@@ -978,8 +981,6 @@ func (e *Engine) restore(ctx context.Context, parts []int32) (map[int32]*worker,
 	if err != nil {
 		return nil, err
 	}
-	// decode the partitions' snapshots in parallel: restore time is
-	// decode time
 	errs := make([]error, len(parts))
 	var wg sync.WaitGroup
 	for i, p := range parts {

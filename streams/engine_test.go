@@ -306,6 +306,8 @@ func TestRestartRestoresTwins(t *testing.T) {
 	}
 
 	second := startEngine(t, b.Addr(), "restart")
+	// restored twins are decoded in the background after Ready
+	waitFor(t, "the restored twin in the store", func() bool { _, ok := second.Store().Twin("P-003"); return ok })
 	v, ok := second.Store().Twin("P-003")
 	if !ok || v.Funds.DisbursedCNY != 2e6 || v.AuditLength != 2 {
 		t.Fatalf("restored twin: %+v", v)

@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,7 +63,11 @@ type worker struct {
 	e         *Engine
 	partition int32
 	twins     map[string]*twin.ProjectTwin
-	city      cityState
+	// raw holds restored snapshots not decoded yet: a twin is decoded when
+	// an event needs it, or by the warm-up in the background (so a restore
+	// costs the reading of the changelog, not the decoding of every twin).
+	raw  map[string][]byte
+	city cityState
 
 	buf    [][]buffered // per input topic, in offset order
 	polled []int64      // per input topic: offset after the last record fetched (-1 unknown)
@@ -76,6 +81,9 @@ type worker struct {
 
 	jobs chan func()
 	done chan struct{}
+	// warm-up: ends with the worker
+	warmStop context.CancelFunc
+	warmDone chan struct{}
 }
 
 // poisonInfo names a record whose application panicked.
@@ -89,6 +97,7 @@ func newWorker(e *Engine, p int32) *worker {
 	w := &worker{
 		e: e, partition: p,
 		twins:   map[string]*twin.ProjectTwin{},
+		raw:     map[string][]byte{},
 		city:    cityState{Events: map[string]json.RawMessage{}},
 		buf:     make([][]buffered, n),
 		polled:  make([]int64, n),
@@ -119,10 +128,104 @@ func (w *worker) do(fn func()) {
 	<-finished
 }
 
-// stop ends the worker's goroutine and waits for it.
+// stop ends the worker's goroutine (and its warm-up) and waits for them.
 func (w *worker) stop() {
+	if w.warmStop != nil {
+		w.warmStop()
+		<-w.warmDone
+	}
 	close(w.jobs)
 	<-w.done
+	w.e.warming.Add(-int64(len(w.raw)))
+}
+
+// twin returns the twin of a project, decoding its restored snapshot if
+// that has not happened yet.
+func (w *worker) twin(id string) (*twin.ProjectTwin, bool) {
+	if p, ok := w.twins[id]; ok {
+		return p, true
+	}
+	b, ok := w.raw[id]
+	if !ok {
+		return nil, false
+	}
+	p, err := decodeTwin(id, b)
+	if err != nil {
+		// cannot happen for a snapshot this engine wrote; stopping is
+		// better than applying events to a twin that is not the real one
+		w.e.fail(fmt.Errorf("partition %d: %w", w.partition, err))
+		return nil, false
+	}
+	w.install(p)
+	return p, true
+}
+
+// install makes a decoded snapshot the live twin.
+func (w *worker) install(p *twin.ProjectTwin) {
+	w.twins[p.ID] = p
+	delete(w.raw, p.ID)
+	w.e.warming.Add(-1)
+}
+
+// allTwins decodes every restored snapshot and returns the twins' ids.
+func (w *worker) allTwins() []string {
+	for _, id := range sortedIDs(w.raw) {
+		w.twin(id)
+	}
+	return sortedIDs(w.twins)
+}
+
+func decodeTwin(id string, b []byte) (*twin.ProjectTwin, error) {
+	var p twin.ProjectTwin
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("%w: twin %s: %v", errBadSnapshot, id, err)
+	}
+	return &p, nil
+}
+
+// warm decodes the restored snapshots in the background, a chunk at a
+// time, and installs them on the worker's goroutine (unless an event
+// needed one first), publishing their views, until all are done or the
+// worker stops.
+func (w *worker) warm(ids []string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	w.warmStop, w.warmDone = cancel, make(chan struct{})
+	raw := make(map[string][]byte, len(ids))
+	for _, id := range ids {
+		raw[id] = w.raw[id] // read before the worker runs; the bytes are never modified
+	}
+	go func() {
+		defer close(w.warmDone)
+		const chunk = 256
+		for len(ids) > 0 && ctx.Err() == nil {
+			n := min(chunk, len(ids))
+			decoded := make([]*twin.ProjectTwin, 0, n)
+			for _, id := range ids[:n] {
+				p, err := decodeTwin(id, raw[id])
+				if err != nil {
+					w.e.fail(fmt.Errorf("partition %d: %w", w.partition, err))
+					return
+				}
+				decoded = append(decoded, p)
+			}
+			ids = ids[n:]
+			job := func() {
+				var views []*twin.ProjectView
+				for _, p := range decoded {
+					if _, pending := w.raw[p.ID]; pending {
+						w.install(p)
+						views = append(views, p.View())
+					}
+				}
+				w.e.store.publish(views, nil)
+			}
+			select {
+			case w.jobs <- job:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 }
 
 // fetched is what one poll brought for one input topic of a partition.
@@ -288,7 +391,7 @@ func (w *worker) processOne(b buffered) {
 		w.forward(r, ev.Project, owner)
 		return
 	}
-	p, known := w.twins[ev.Project]
+	p, known := w.twin(ev.Project)
 	if !known {
 		p = twin.NewProject(ev.Project, e.cfg.Rules)
 	}
@@ -348,7 +451,7 @@ func (w *worker) applyCity(r *kgo.Record, ev *twin.Event) {
 	w.city.Order = append(w.city.Order, key)
 	w.city.Events[key] = slices.Clone(r.Value)
 	w.meta = true
-	for _, id := range sortedIDs(w.twins) {
+	for _, id := range w.allTwins() {
 		if err := w.apply(w.twins[id], ev); err != nil {
 			w.e.log.Warn("city event rejected", "project", id, "event", ev.ID, "err", err)
 		}
@@ -464,12 +567,9 @@ func (w *worker) stateRecord(key string, value []byte) *kgo.Record {
 // from their topics (its positions are set by the caller).
 func (w *worker) load(cp *ChangelogPartition, meta *partitionRecord, waiting map[string][]*kgo.Record) error {
 	for id, b := range cp.Twins {
-		var p twin.ProjectTwin
-		if err := json.Unmarshal(b, &p); err != nil {
-			return fmt.Errorf("%w: twin %s of partition %d: %v", errBadSnapshot, id, w.partition, err)
-		}
-		w.twins[id] = &p
+		w.raw[id] = b
 	}
+	w.e.warming.Add(int64(len(w.raw)))
 	w.city = meta.City
 	for _, s := range meta.Pending {
 		i := w.e.inputIndex(s.Topic)
