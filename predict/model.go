@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/sitetwin/sitetwin/twin"
 )
@@ -28,6 +27,9 @@ type Model interface {
 	// Cost says whether the engine may run the model inline on every change
 	// (Cheap) or must debounce it onto its worker pool (Expensive).
 	Cost() Cost
+	// Needs lists the event types after which the model's prediction may
+	// change; the engine runs it only after those (nil: after any event).
+	Needs() []string
 	// Predict returns the model's prediction for a twin.
 	Predict(ctx context.Context, v *twin.ProjectView) (*Prediction, error)
 }
@@ -49,41 +51,12 @@ const (
 var ErrNotApplicable = errors.New("model not applicable to this twin")
 
 // Prediction is what a model says about a twin, with the contribution of
-// each input, so that a person can see why.
-type Prediction struct {
-	Model   string `json:"model"`
-	Version string `json:"version"`
-	Project string `json:"project"`
-	// Subject narrows the prediction to a site or a crane ("" for the
-	// whole project).
-	Subject string `json:"subject,omitempty"`
-	// At is the twin's clock (event time) the prediction was made at.
-	At time.Time `json:"at"`
-	// Offset is the input offset the twin had reached when the prediction
-	// was made, set by the runtime (-1 when unknown).
-	Offset int64 `json:"offset"`
-	// Values are the named figures: for delay "p_on_time", "p50_days" ...
-	Values map[string]float64 `json:"values"`
-	// Dates are the named dates: for delay "p50", "p80", "p90".
-	Dates map[string]time.Time `json:"dates,omitempty"`
-	// Effects say what moved the prediction: the contribution of each
-	// input, largest first.
-	Effects []Effect `json:"effects,omitempty"`
-	// Summary is one line for a person.
-	Summary string `json:"summary"`
-	// Details are the model's own further output (per-crane forecasts,
-	// criticality ...); nil when there are none.
-	Details any `json:"details,omitempty"`
-}
+// each input (the twin keeps the latest of each model and raises risks from
+// it: twin.RecordPrediction).
+type Prediction = twin.Prediction
 
 // Effect is the contribution of one input to a prediction.
-type Effect struct {
-	Input  string  `json:"input"`  // e.g. "spi_t", "open_major_hazards"
-	Value  float64 `json:"value"`  // the input's value
-	Effect float64 `json:"effect"` // its effect on the headline figure, in that figure's unit
-	Unit   string  `json:"unit,omitempty"`
-	Note   string  `json:"note,omitempty"`
-}
+type Effect = twin.Effect
 
 // Trainer is a model that learns from history. The engine never trains;
 // `sitetwin train` does, and writes the artifact a model loads.

@@ -2,6 +2,7 @@ package predict
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -35,6 +36,12 @@ func (*DelayModel) Version() string { return "1" }
 // Cost is Expensive (a Monte Carlo run).
 func (*DelayModel) Cost() Cost { return Expensive }
 
+// Needs lists the events that change the schedule.
+func (*DelayModel) Needs() []string {
+	return []string{twin.TypeProjectRegistered, twin.TypePlanBaselined, twin.TypeProgressReported,
+		twin.TypeMilestoneCompleted, twin.TypeAcceptancePassed, twin.TypeChangeOrderApproved}
+}
+
 // Predict forecasts the project's finish: P50/P80/P90 dates, P(finish by
 // the deadline), and how the remaining critical path, the observed SPI(t)
 // and the reference-class uplift moved the P50.
@@ -52,8 +59,10 @@ func (m *DelayModel) Predict(_ context.Context, v *twin.ProjectView) (*Predictio
 			"p50_days": round3(f.P50Days), "p80_days": round3(f.P80Days), "p90_days": round3(f.P90Days),
 			"mean_days": round3(f.Mean), "spi_t": round3(f.SPIt), "factor": round3(f.Factor),
 		},
-		Dates:   map[string]time.Time{"p50": f.P50, "p80": f.P80, "p90": f.P90, "status": f.StatusDate},
-		Details: f.Milestones,
+		Dates: map[string]time.Time{"p50": f.P50, "p80": f.P80, "p90": f.P90, "status": f.StatusDate},
+	}
+	if p.Details, err = json.Marshal(f.Milestones); err != nil {
+		return nil, err
 	}
 	if !f.Deadline.IsZero() {
 		p.Values["p_on_time"] = round3(f.PDeadline)

@@ -2,6 +2,7 @@ package predict
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
@@ -15,6 +16,7 @@ type fakeModel struct{ name string }
 func (f fakeModel) Name() string    { return f.name }
 func (f fakeModel) Version() string { return "0" }
 func (f fakeModel) Cost() Cost      { return Cheap }
+func (f fakeModel) Needs() []string { return nil }
 func (f fakeModel) Predict(context.Context, *twin.ProjectView) (*Prediction, error) {
 	return nil, ErrNotApplicable
 }
@@ -126,7 +128,10 @@ func TestTyphoonModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := pred.Details.([]CraneForecast)
+	var fs []CraneForecast
+	if err := json.Unmarshal(pred.Details, &fs); err != nil {
+		t.Fatal(err)
+	}
 	if len(fs) != 1 || fs[0].Crane != "TC1" || fs[0].Peak <= 20 || fs[0].HoursAbove == 0 || pred.Values["cranes_exceeding"] != 1 {
 		t.Fatalf("a 100 m crane in Futian under Mangkhut: %+v (%s)", fs, pred.Summary)
 	}

@@ -2,6 +2,7 @@ package predict
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -37,6 +38,12 @@ func (*TyphoonModel) Version() string { return "1" }
 // Cost is Expensive (an ensemble of wind fields).
 func (*TyphoonModel) Cost() Cost { return Expensive }
 
+// Needs lists the events that change the forecast: an advisory, the
+// cranes and their sites.
+func (*TyphoonModel) Needs() []string {
+	return []string{twin.TypeTyphoonAdvisory, twin.TypeEquipmentInstalled, twin.TypeSiteAdded}
+}
+
 // Predict forecasts the project's cranes under the active advisory.
 func (m *TyphoonModel) Predict(_ context.Context, v *twin.ProjectView) (*Prediction, error) {
 	adv := v.Weather.Advisory
@@ -65,7 +72,7 @@ func (m *TyphoonModel) Predict(_ context.Context, v *twin.ProjectView) (*Predict
 	}
 	p := &Prediction{
 		Model: m.Name(), Version: m.Version(), Project: v.ID, At: v.Clock, Offset: -1,
-		Values: map[string]float64{"cranes": float64(len(fs))}, Dates: map[string]time.Time{}, Details: fs,
+		Values: map[string]float64{"cranes": float64(len(fs))}, Dates: map[string]time.Time{},
 	}
 	var exceeding int
 	var maxP, peak float64
@@ -84,6 +91,9 @@ func (m *TyphoonModel) Predict(_ context.Context, v *twin.ProjectView) (*Predict
 	p.Values["peak_jib_wind_ms"] = round3(peak)
 	if !first.IsZero() {
 		p.Dates["first_exceed"] = first
+	}
+	if p.Details, err = json.Marshal(fs); err != nil {
+		return nil, err
 	}
 	slices.SortStableFunc(fs, func(a, b CraneForecast) int {
 		switch {

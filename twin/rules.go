@@ -327,6 +327,7 @@ type Rules struct {
 	Credit          CreditRule            `json:"credit"`
 	Funds           FundsRule             `json:"funds"`
 	Weather         WeatherRule           `json:"weather"`
+	Risks           []RiskRule            `json:"risks"`
 	Sources         map[string]string     `json:"sources,omitempty"` // notes on the pack's other defaults
 
 	loc    *time.Location
@@ -530,6 +531,21 @@ func (r *Rules) init() error {
 	for name, src := range map[string]string{"schedule": r.Schedule.Source, "wages": r.Wages.Source, "rectification": r.Rectification.Source, "credit": r.Credit.Source, "funds": r.Funds.Source, "weather": r.Weather.Source} {
 		if src == "" {
 			bad("%s.source is required", name)
+		}
+	}
+	seenRisk := map[string]bool{}
+	for i := range r.Risks {
+		rr := &r.Risks[i]
+		f := fmt.Sprintf("risks[%d] (%s)", i, rr.ID)
+		if rr.ID == "" || seenRisk[rr.ID] || rr.Model == "" || rr.Value == "" {
+			bad("%s: id (unique), model and value are required", f)
+		}
+		seenRisk[rr.ID] = true
+		if rr.Source == "" {
+			bad("%s: source is required", f)
+		}
+		if err := rr.Band.check(f + ".band"); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if r.Credit.Initial <= 0 {

@@ -257,10 +257,13 @@ type ProjectTwin struct {
 	Health     Health               `json:"health"`
 	Reasons    []string             `json:"reasons"`
 	Audit      []AuditRecord        `json:"audit"`
-	Seen       Seen                 `json:"seen"`
-	Applied    int64                `json:"events_applied"`
-	Duplicates int64                `json:"duplicates"`
-	AlertSeq   int64                `json:"alert_seq"`
+	// Predictions are the latest model outputs and the risks they raise
+	// (RecordPrediction); a canonical dump leaves them out.
+	Predictions Predictions `json:"predictions,omitzero"`
+	Seen        Seen        `json:"seen"`
+	Applied     int64       `json:"events_applied"`
+	Duplicates  int64       `json:"duplicates"`
+	AlertSeq    int64       `json:"alert_seq"`
 }
 
 // Weather is the weather that concerns the project.

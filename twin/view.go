@@ -29,6 +29,10 @@ type ProjectView struct {
 	AuditHead   string        `json:"audit_head,omitempty"`
 	Applied     int64         `json:"events_applied"`
 	Duplicates  int64         `json:"duplicates"`
+	// Predictions are the latest of each model (sorted by model and
+	// subject), and Risks the conditions they raise, worst first.
+	Predictions []Prediction `json:"predictions"`
+	Risks       []Alarm      `json:"risks"`
 }
 
 // WeatherView is the weather part of a view (without the full track).
@@ -117,6 +121,11 @@ func (p *ProjectTwin) View() *ProjectView {
 		v.Alarms = append(v.Alarms, sv.Alarms...)
 	}
 	slices.SortStableFunc(v.Alarms, func(a, b Alarm) int { return int(b.Level) - int(a.Level) })
+	v.Predictions = make([]Prediction, 0, len(p.Predictions.Latest))
+	for _, k := range sortedKeys(p.Predictions.Latest) {
+		v.Predictions = append(v.Predictions, *p.Predictions.Latest[k])
+	}
+	v.Risks = alarmList(p.Predictions.Risks)
 	return v
 }
 
