@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sitetwin/sitetwin/predict"
 	"github.com/sitetwin/sitetwin/twin"
 )
 
@@ -75,6 +77,18 @@ type EngineConfig struct {
 	ClientID string
 	// Apply applies events. Default twin.Apply.
 	Apply ApplyFunc
+	// Models are the prediction models run after the events they need
+	// (nil: none).
+	Models *predict.Registry
+	// PredictWorkers is the size of the pool that runs expensive models.
+	// Default runtime.GOMAXPROCS(0).
+	PredictWorkers int
+	// PredictQueue bounds the runs waiting for the pool; when it is full,
+	// runs stay due and are queued after a later batch. Default 1024.
+	PredictQueue int
+	// PredictTimeout bounds one model run (a remote model's request).
+	// Default 10s.
+	PredictTimeout time.Duration
 }
 
 // Engine consumes the input topics in a consumer group, applies every event
@@ -107,6 +121,7 @@ type Engine struct {
 	rebalanced bool
 	paused     map[int32]map[string]bool // input topics paused, by partition number
 	city       *cityFeed                 // reads the city stream for the workers
+	pred       *predictor                // runs expensive models
 
 	produceErr atomic.Pointer[error] // first produce error in the open transaction
 	fatal      atomic.Pointer[error] // the error that stops Run
@@ -184,6 +199,15 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}
 	if cfg.Apply == nil {
 		cfg.Apply = twin.Apply
+	}
+	if cfg.PredictWorkers <= 0 {
+		cfg.PredictWorkers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.PredictQueue <= 0 {
+		cfg.PredictQueue = 1024
+	}
+	if cfg.PredictTimeout <= 0 {
+		cfg.PredictTimeout = 10 * time.Second
 	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
@@ -305,6 +329,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer cancelOut()
 	e.outCtx = outCtx
 
+	e.startPredictor()
 	probeCtx, stopProbe := context.WithCancel(context.Background())
 	probeDone := make(chan struct{})
 	go func() { defer close(probeDone); e.probe(probeCtx) }()
@@ -335,6 +360,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.log.Warn("leave group", "err", err)
 	}
 	e.stopCity()
+	if e.pred != nil {
+		e.pred.stop()
+	}
 	stopProbe()
 	<-probeDone
 	for p, w := range e.workers {
@@ -469,8 +497,8 @@ func (e *Engine) loop(ctx context.Context) {
 			msg := err.Error()
 			e.lastErr.Store(&msg)
 		})
-		city := e.cityBatches()
-		if fetches.NumRecords() > 0 || len(city) > 0 {
+		city, preds := e.cityBatches(), e.predictionResults()
+		if fetches.NumRecords() > 0 || len(city) > 0 || len(preds) > 0 {
 			if !e.inTxn {
 				if err := e.sess.Begin(); err != nil {
 					// a producer the broker fenced, or one left in a
@@ -482,7 +510,7 @@ func (e *Engine) loop(ctx context.Context) {
 				e.inTxn, e.txnStart = true, time.Now()
 			}
 			start := time.Now()
-			e.feed(fetches, city)
+			e.feed(fetches, city, preds)
 			e.metrics.batchSeconds.Observe(time.Since(start).Seconds())
 		}
 		switch {
@@ -503,7 +531,11 @@ const cityPoll = 250 * time.Millisecond
 // feed hands each partition's records (and the city stream's, to every
 // worker) to its worker, which applies what
 // the merge order allows; all workers run at once and feed waits for them.
-func (e *Engine) feed(fetches kgo.Fetches, city []fetched) {
+func (e *Engine) feed(fetches kgo.Fetches, city []fetched, preds []predResult) {
+	results := map[int32][]predResult{}
+	for _, r := range preds {
+		results[r.partition] = append(results[r.partition], r)
+	}
 	byPartition := map[int32][]fetched{}
 	for p := range e.workers {
 		byPartition[p] = append(byPartition[p], city...)
@@ -522,18 +554,22 @@ func (e *Engine) feed(fetches kgo.Fetches, city []fetched) {
 	var wg sync.WaitGroup
 	for _, p := range sortedPartitions(e.workers) {
 		w := e.workers[p]
-		fs, probed := byPartition[p], ends[p]
-		if len(fs) == 0 && probed == nil {
+		fs, probed, rs := byPartition[p], ends[p], results[p]
+		if len(fs) == 0 && probed == nil && len(rs) == 0 {
 			continue
 		}
 		wg.Add(1)
 		w.jobs <- func() {
 			defer wg.Done()
+			for _, r := range rs {
+				w.finish(r)
+			}
 			w.receive(fs)
 			if probed != nil {
 				w.learnEnds(probed)
 			}
 			w.drain()
+			w.submitDue()
 		}
 	}
 	wg.Wait()

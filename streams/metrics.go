@@ -22,6 +22,9 @@ type metrics struct {
 	batchSeconds prometheus.Histogram
 	checkpoints  prometheus.Counter
 	restored     prometheus.Counter
+	predictions  *prometheus.CounterVec   // by model and outcome
+	predSeconds  *prometheus.HistogramVec // by model
+	predDeferred prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -72,6 +75,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sitetwin_twins_restored_total", Help: "Twins restored from the changelog on partition assignment.",
 		}),
 	}
+	m.predictions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sitetwin_predictions_total", Help: "Model runs, by model and outcome (ok, not_applicable, error).",
+	}, []string{"model", "outcome"})
+	m.predSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "sitetwin_prediction_seconds", Help: "Time of one model run.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+	}, []string{"model"})
+	m.predDeferred = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sitetwin_prediction_deferred_total", Help: "Expensive model runs left due because the pool's queue was full (queued after a later batch).",
+	})
 	// every label value from the start, so that dashboards see zeros
 	for _, reason := range []string{"malformed", "invalid", "rejected", "wrong_topic"} {
 		m.deadLettered.WithLabelValues(reason)
@@ -80,7 +92,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.alerts.WithLabelValues(change)
 	}
 	for _, c := range []prometheus.Collector{m.applied, m.deadLettered, m.duplicates, m.forwarded, m.late, m.alerts,
-		m.produceErrs, m.lag, m.twins, m.openAlarms, m.partitions, m.brokerUp, m.batchSeconds, m.checkpoints, m.restored} {
+		m.produceErrs, m.lag, m.twins, m.openAlarms, m.partitions, m.brokerUp, m.batchSeconds, m.checkpoints, m.restored,
+		m.predictions, m.predSeconds, m.predDeferred} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -78,6 +78,10 @@ type worker struct {
 	touched  map[string]bool // twins changed since the last commit (for the store)
 	alerts   []twin.Alert    // alerts since the last commit (for the store)
 	poisoned *poisonInfo     // set when Apply panicked; the engine aborts and restores
+	cur      int64           // offset of the record being applied
+
+	due      map[dueKey]int64 // expensive model runs asked for, with the offset that asked
+	inflight map[dueKey]bool  // expensive model runs on the pool
 
 	jobs chan func()
 	done chan struct{}
@@ -96,16 +100,18 @@ func newWorker(e *Engine, p int32) *worker {
 	n := len(e.inputs) + 1 // the input topics and the city stream
 	w := &worker{
 		e: e, partition: p,
-		twins:   map[string]*twin.ProjectTwin{},
-		raw:     map[string][]byte{},
-		city:    cityState{Events: map[string]json.RawMessage{}},
-		buf:     make([][]buffered, n),
-		polled:  make([]int64, n),
-		end:     make([]int64, n),
-		dirty:   map[string]bool{},
-		touched: map[string]bool{},
-		jobs:    make(chan func(), 1),
-		done:    make(chan struct{}),
+		twins:    map[string]*twin.ProjectTwin{},
+		raw:      map[string][]byte{},
+		city:     cityState{Events: map[string]json.RawMessage{}},
+		buf:      make([][]buffered, n),
+		polled:   make([]int64, n),
+		end:      make([]int64, n),
+		dirty:    map[string]bool{},
+		touched:  map[string]bool{},
+		due:      map[dueKey]int64{},
+		inflight: map[dueKey]bool{},
+		jobs:     make(chan func(), 1),
+		done:     make(chan struct{}),
 	}
 	for i := range w.polled {
 		w.polled[i], w.end[i] = -1, -1
@@ -355,6 +361,7 @@ func (w *worker) processOne(b buffered) {
 	if b.skip {
 		return
 	}
+	w.cur = r.Offset
 	if msg, ok := e.poisonReason(source(r)); ok {
 		w.deadLetter(r, "panic", "applying this record panicked, so it was not applied: "+msg)
 		return
@@ -424,6 +431,7 @@ func (w *worker) apply(p *twin.ProjectTwin, ev *twin.Event) error {
 	if eff.Late {
 		m.late.Inc()
 	}
+	defer w.trigger(p, ev, eff)
 	for i := range eff.Alerts {
 		a := &eff.Alerts[i]
 		b, _ := json.Marshal(a)

@@ -449,7 +449,8 @@ func dumpState(t *testing.T, broker string) []byte {
 }
 
 // readAlerts reads the committed alerts of every partition of
-// sitetwin.alerts, in order, and fails on a duplicated alert id.
+// sitetwin.alerts, in order, and fails on a duplicated alert id. It returns
+// the alerts of facts (not the risks raised by predictions).
 func readAlerts(t *testing.T, broker string) map[int32][]string {
 	t.Helper()
 	topic := streams.DefaultTopics().Alerts()
@@ -497,7 +498,12 @@ func readAlerts(t *testing.T, broker string) map[int32][]string {
 					t.Errorf("alert %s written twice:\n%s\n%s", a.ID, prev, r.Value)
 				}
 				ids[a.ID] = string(r.Value)
-				out[r.Partition] = append(out[r.Partition], string(r.Value))
+				// Risk alerts come from predictions, which depend on when a
+				// model ran: they are exactly once (checked above), but not
+				// the same between two runs. Facts' alerts are compared.
+				if !strings.HasPrefix(a.Key, "risk:") {
+					out[r.Partition] = append(out[r.Partition], string(r.Value))
+				}
 			}
 			if r.Offset+1 >= end {
 				delete(want, r.Partition)

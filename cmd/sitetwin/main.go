@@ -40,6 +40,7 @@ func commands() []command {
 		{"replay", "produce recorded events (one CloudEvent per line) into the topics", replayCmd},
 		{"audit", "verify the tamper-evident audit chains (audit verify)", auditCmd},
 		{"state", "dump the committed twin state canonically, or restore a dump (state dump|restore)", stateCmd},
+		{"models", "list the prediction models a run registers", modelsCmd},
 		{"rules", "print the default rule pack (Shenzhen) as JSON", rulesCmd},
 		{"wind", "maximum typhoon wind at points from a track (wind --track FILE --points FILE.csv)", windCmd},
 		{"forecast", "forecast a project's finish (or any activity network's): PERT and Monte Carlo", forecastCmd},

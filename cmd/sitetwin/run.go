@@ -46,6 +46,9 @@ type runConfig struct {
 	Instance    string
 	Session     time.Duration
 	Retention   time.Duration
+	Models      string
+	Remotes     remoteFlags
+	ModelWait   time.Duration
 }
 
 func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, error) {
@@ -68,6 +71,9 @@ func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, erro
 	fs.DurationVar(&c.Checkpoint, "checkpoint-every", 250*time.Millisecond, "how often a transaction commits twin snapshots, outputs and consumed offsets together")
 	fs.StringVar(&c.Instance, "instance", "", "stable name of this process in the consumer group (default: host name and HTTP port); a restarted process with the same name takes its partitions back at once")
 	fs.DurationVar(&c.Session, "session-timeout", 10*time.Second, "how long the group waits for a silent process before moving its partitions")
+	fs.StringVar(&c.Models, "models", "delay,typhoon", "built-in prediction models to run (comma-separated; all; none); see `sitetwin models`")
+	fs.Var(&c.Remotes, "model", "a remote prediction model, name=http://host/path (repeatable; see the README for its JSON)")
+	fs.DurationVar(&c.ModelWait, "model-timeout", 10*time.Second, "how long one model run may take (a remote model's request)")
 	fs.DurationVar(&c.Retention, "retention", 7*24*time.Hour, "retention of the topics sitetwin creates, but the compacted twin-state (0: the broker's default)")
 	if _, err := parseFlags(fs, args, getenv, 0); err != nil {
 		return c, err
@@ -181,6 +187,10 @@ func startApp(ctx context.Context, cfg runConfig, log *slog.Logger) (a *app, err
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	models, err := buildRegistry(cfg.Models, cfg.Remotes, cfg.ModelWait, rules)
+	if err != nil {
+		return nil, err
+	}
 	instance := cfg.Instance
 	if instance == "" {
 		instance = defaultInstance(cfg.HTTP)
@@ -188,6 +198,7 @@ func startApp(ctx context.Context, cfg runConfig, log *slog.Logger) (a *app, err
 	eng, err := streams.NewEngine(streams.EngineConfig{
 		Brokers: brokers, Group: cfg.Group, Instance: instance, Rules: rules, Registerer: reg, Logger: log,
 		CheckpointInterval: cfg.Checkpoint, SessionTimeout: cfg.Session,
+		Models: models, PredictTimeout: cfg.ModelWait,
 		TopicOptions: streams.TopicOptions{Partitions: int32(cfg.Partitions)},
 	})
 	if err != nil {
