@@ -66,21 +66,8 @@ func TestPoisonRecord(t *testing.T) {
 		}
 		return twin.Apply(p, e, r)
 	}
-	e, err := NewEngine(EngineConfig{Brokers: []string{b.Addr()}, Group: "poison", Logger: testLogger(t), Apply: apply,
-		CheckpointInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("engine: %v", err)
-		}
-	}()
-	<-e.Ready()
+	e := runEngine(t, EngineConfig{Brokers: []string{b.Addr()}, Group: "poison", Apply: apply, CheckpointInterval: 100 * time.Millisecond})
+	ctx := context.Background()
 	pub, err := NewPublisher([]string{b.Addr()}, DefaultTopics(), "test")
 	if err != nil {
 		t.Fatal(err)

@@ -45,10 +45,15 @@ func startBroker(t *testing.T) *Broker {
 // startEngine runs an engine against the broker until the test ends.
 func startEngine(t *testing.T, brokers string, group string) *Engine {
 	t.Helper()
-	e, err := NewEngine(EngineConfig{
-		Brokers: []string{brokers}, Group: group, Logger: testLogger(t),
-		CheckpointInterval: 200 * time.Millisecond,
-	})
+	return runEngine(t, EngineConfig{Brokers: []string{brokers}, Group: group, CheckpointInterval: 200 * time.Millisecond})
+}
+
+// runEngine runs an engine of the given configuration (logging to the
+// test) until the test ends, and returns it once it is ready.
+func runEngine(t *testing.T, cfg EngineConfig) *Engine {
+	t.Helper()
+	cfg.Logger = testLogger(t)
+	e, err := NewEngine(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

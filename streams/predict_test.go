@@ -16,7 +16,9 @@ type countingModel struct{ runs atomic.Int64 }
 func (m *countingModel) Name() string       { return "counter" }
 func (m *countingModel) Version() string    { return "1" }
 func (m *countingModel) Cost() predict.Cost { return predict.Cheap }
-func (m *countingModel) Needs() []string    { return []string{twin.TypeHazardFound, twin.TypeSensorReading} }
+func (m *countingModel) Needs() []string {
+	return []string{twin.TypeHazardFound, twin.TypeSensorReading}
+}
 func (m *countingModel) Predict(_ context.Context, v *twin.ProjectView) (*predict.Prediction, error) {
 	n := m.runs.Add(1)
 	return &predict.Prediction{Model: "counter", Version: "1", Project: v.ID, At: v.Clock, Values: map[string]float64{"runs": float64(n)}, Summary: "counted"}, nil
@@ -34,21 +36,8 @@ func TestPredictionsInTheEngine(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e, err := NewEngine(EngineConfig{Brokers: []string{b.Addr()}, Group: "predict", Logger: testLogger(t), Models: reg,
-		CheckpointInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("engine: %v", err)
-		}
-	}()
-	<-e.Ready()
+	e := runEngine(t, EngineConfig{Brokers: []string{b.Addr()}, Group: "predict", Models: reg, CheckpointInterval: 100 * time.Millisecond})
+	ctx := context.Background()
 	pub, err := NewPublisher([]string{b.Addr()}, DefaultTopics(), "test")
 	if err != nil {
 		t.Fatal(err)
