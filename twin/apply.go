@@ -24,6 +24,10 @@ var ErrRejected = errors.New("event rejected")
 // an event id, so it cannot collide with one).
 func changeOrderKey(id string) string { return "#change_order:" + id }
 
+// incidentKey is the Seen key of an incident id: an incident is recorded
+// once, whatever event reports it.
+func incidentKey(id string) string { return "#incident:" + id }
+
 func reject(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrRejected, fmt.Sprintf(format, args...))
 }
@@ -217,6 +221,19 @@ func (a *applier) check() error {
 		return p.checkReinspection(d.Hazard)
 	case *InspectionCompleted:
 		return p.checkReinspection(d.Hazard)
+	case *IncidentReported:
+		s, err := p.addedSite(e.Site)
+		if err != nil {
+			return err
+		}
+		if d.Equipment != "" {
+			if eq, ok := s.Equipment[d.Equipment]; !ok || !eq.Registered {
+				return reject("equipment %s is not installed at site %s of project %s (send equipment.installed first)", d.Equipment, s.ID, p.ID)
+			}
+		}
+		if p.Seen.has(incidentKey(d.Incident), false) {
+			return reject("incident %s is already recorded", d.Incident)
+		}
 	}
 	return nil
 }
@@ -371,6 +388,12 @@ func (a *applier) apply() {
 			h.Deadline = d.Deadline.End(loc).UTC()
 		}
 		a.notice(h)
+	case *IncidentReported:
+		p.Seen.add(incidentKey(d.Incident), false, "", 0)
+		s := p.Sites[e.Site] // added: see check
+		in := SiteIncident{Time: e.Time, ID: d.Incident, Severity: d.Severity, Category: d.Category, Equipment: d.Equipment, Injuries: d.Injuries}
+		i, _ := slices.BinarySearchFunc(s.Incidents, in, compareIncidents)
+		s.Incidents = slices.Insert(s.Incidents, i, in)
 	case *TyphoonAdvisory:
 		w := &p.Weather
 		last := d.Track[len(d.Track)-1].Time.Start(time.UTC).UTC()
@@ -469,7 +492,9 @@ func (a *applier) notice(h *Hazard) {
 // updateCredit derives the credit score from the facts: a deduction per
 // hazard found (by severity) and per hazard not rectified by its deadline,
 // one per wage payment gap longer than the pay cycle (including the current
-// one), a credit per milestone accepted; clamped to 0..initial.
+// one), one per incident (by severity, including the incidents that have
+// left a site's recent list), a credit per milestone accepted; clamped to
+// 0..initial.
 func (a *applier) updateCredit() {
 	p, r := a.p, a.r
 	var cs []CreditChange
@@ -510,6 +535,21 @@ func (a *applier) updateCredit() {
 		}
 		if !p.workDone() && late(prev, p.Clock) {
 			cs = append(cs, CreditChange{Time: prev.Add(cycle), Delta: -r.Credit.WageArrears, Reason: "wage arrears"})
+		}
+	}
+	for _, id := range sortedKeys(p.Sites) {
+		s := p.Sites[id]
+		for _, in := range s.Incidents {
+			if d := r.Credit.Incident[in.Severity]; d != 0 {
+				cs = append(cs, CreditChange{Time: in.Time, Delta: -d, Reason: fmt.Sprintf("%s incident %s at %s", in.Severity, in.ID, s.ID)})
+			}
+		}
+		if ei := s.EarlierIncidents; ei != nil {
+			for _, sev := range IncidentSeverities() {
+				if n, d := ei.Counts[sev], r.Credit.Incident[sev]; n > 0 && d != 0 {
+					cs = append(cs, CreditChange{Time: ei.Latest, Delta: -d * float64(n), Reason: fmt.Sprintf("%d earlier %s incidents at %s", n, sev, s.ID)})
+				}
+			}
 		}
 	}
 	for _, m := range p.Milestones {
@@ -554,6 +594,9 @@ func (a *applier) reading(d *SensorReading) {
 	late := !s.Clock.IsZero() && e.Time.Before(s.Clock.Add(-r.AllowedLateness.D()))
 	if e.Time.After(s.Clock) {
 		s.Clock = e.Time
+		if len(s.SensorAlarms) > 0 {
+			s.pruneSensorAlarms(s.Clock)
+		}
 	}
 	if late {
 		s.Late++
@@ -652,7 +695,9 @@ func (a *applier) evaluateSeries(s *SiteTwin, rule *SensorRule, ser *Series) {
 		subject = equipmentNoun(s.Equipment[ser.Equipment]) + ser.Equipment + " "
 	}
 	reason := subject + rule.Label + " " + cmpText(&band, lvl, x, th, unit, levelName[lvl], -1)
-	a.setAlarm(s.Alarms, s.ID, key, rule, ser.Equipment, lvl, x, th, unit, reason)
+	if a.setAlarm(s.Alarms, s.ID, key, rule, ser.Equipment, lvl, x, th, unit, reason) == ChangeRaised {
+		a.noteSensorAlarm(s, rule.ID)
+	}
 }
 
 // period returns the period of a rule that contains the local time of t.
@@ -711,7 +756,9 @@ func (a *applier) evaluateCranes(s *SiteTwin, rule *SensorRule) {
 		names := [3]string{"", "warning", "in-service limit"}
 		reason := fmt.Sprintf("crane %s %s %s", id, rule.Label, cmpText(&band, lvl, x, th, "m/s", names[lvl], -1))
 		s.setValue(key, rule, id, x, "m/s", at)
-		a.setAlarm(s.Alarms, s.ID, key, rule, id, lvl, x, th, "m/s", reason)
+		if a.setAlarm(s.Alarms, s.ID, key, rule, id, lvl, x, th, "m/s", reason) == ChangeRaised {
+			a.noteSensorAlarm(s, rule.ID)
+		}
 	}
 }
 
@@ -743,8 +790,9 @@ func equipmentNoun(eq *Equipment) string {
 }
 
 // setAlarm moves an alarm to a level and records an alert when the level
-// changes. A rule of nil is a project rule named by key.
-func (a *applier) setAlarm(alarms map[string]*Alarm, site, key string, rule *SensorRule, equipment string, lvl Level, x, th float64, unit, reason string) {
+// changes; it returns the change ("" for none). A rule of nil is a project
+// rule named by key.
+func (a *applier) setAlarm(alarms map[string]*Alarm, site, key string, rule *SensorRule, equipment string, lvl Level, x, th float64, unit, reason string) string {
 	ruleID, action := key, ""
 	if rule != nil {
 		ruleID, action = rule.ID, rule.Action
@@ -760,11 +808,11 @@ func (a *applier) setAlarm(alarms map[string]*Alarm, site, key string, rule *Sen
 	x, th = round6(x), round6(nanZero(th))
 	if lvl == LevelOK {
 		if !had {
-			return
+			return ""
 		}
 		delete(alarms, key)
 		a.alert(al, site, ChangeCleared, from, LevelOK, x, "cleared: "+al.Reason)
-		return
+		return ChangeCleared
 	}
 	if !had {
 		al = &Alarm{Key: key, Rule: ruleID, Site: site, Equipment: equipment, Since: a.e.Time, Action: action, Responsible: a.responsible(ruleID)}
@@ -772,7 +820,7 @@ func (a *applier) setAlarm(alarms map[string]*Alarm, site, key string, rule *Sen
 	}
 	al.Value, al.Threshold, al.Unit, al.Reason = x, th, unit, reason
 	if from == lvl {
-		return
+		return ""
 	}
 	al.Level, al.Since = lvl, a.e.Time
 	change := ChangeRaised
@@ -783,6 +831,7 @@ func (a *applier) setAlarm(alarms map[string]*Alarm, site, key string, rule *Sen
 		change = ChangeEased
 	}
 	a.alert(al, site, change, from, lvl, x, reason)
+	return change
 }
 
 func (a *applier) alert(al *Alarm, site, change string, from, to Level, x float64, reason string) {
@@ -836,6 +885,9 @@ func (a *applier) evaluateProject() {
 	for _, id := range sortedKeys(p.Hazards) {
 		a.evaluateHazard(p.Hazards[id])
 	}
+
+	// incidents
+	a.evaluateIncidents()
 
 	// credit
 	a.updateCredit()

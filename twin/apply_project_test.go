@@ -781,7 +781,7 @@ func TestApplyExamples(t *testing.T) {
 	order := []string{
 		TypeProjectRegistered, TypeSiteAdded, TypePlanBaselined, TypeEquipmentInstalled,
 		TypeSensorReading, TypeProgressReported, TypeWageAccountDeposited, TypeHazardFound,
-		TypeHazardRectified, TypeMilestoneCompleted, TypeInspectionCompleted, TypeWagesPaid,
+		TypeHazardRectified, TypeMilestoneCompleted, TypeInspectionCompleted, TypeIncidentReported, TypeWagesPaid,
 		TypeAcceptancePassed, TypeFundsDisbursed, TypeChangeOrderApproved, TypeRainfallWarning, TypeTyphoonAdvisory,
 	}
 	if len(order) != len(Types()) {

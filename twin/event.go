@@ -38,6 +38,7 @@ const (
 	TypeHazardRectified      = "hazard.rectified"
 	TypeAcceptancePassed     = "acceptance.passed"
 	TypeInspectionCompleted  = "inspection.completed"
+	TypeIncidentReported     = "incident.reported"
 	TypeTyphoonAdvisory      = "typhoon.advisory"
 	TypeRainfallWarning      = "rainfall.warning"
 )
@@ -77,6 +78,7 @@ var types = map[string]typeInfo{
 	TypeHazardRectified:      {StreamInspection, false, func() Data { return new(HazardRectified) }},
 	TypeAcceptancePassed:     {StreamInspection, false, func() Data { return new(AcceptancePassed) }},
 	TypeInspectionCompleted:  {StreamInspection, false, func() Data { return new(InspectionCompleted) }},
+	TypeIncidentReported:     {StreamInspection, true, func() Data { return new(IncidentReported) }},
 	TypeTyphoonAdvisory:      {StreamWeather, false, func() Data { return new(TyphoonAdvisory) }},
 	TypeRainfallWarning:      {StreamWeather, false, func() Data { return new(RainfallWarning) }},
 }

@@ -556,6 +556,64 @@ func (d *InspectionCompleted) validate(v *validator) {
 	}
 }
 
+// Incident severities, in increasing order: minor (injuries that need
+// first aid or a short absence), serious (serious injury) and fatal (one or
+// more people killed).
+const (
+	IncidentMinor   = "minor"
+	IncidentSerious = "serious"
+	IncidentFatal   = "fatal"
+)
+
+// Incident categories: the usual classes of construction accidents (falls
+// from height, collapses of excavations, formwork or scaffolds, struck by
+// falling or moving objects, lifting and tower-crane accidents, electric
+// shock, fire, and the rest).
+const (
+	IncidentFall       = "fall"
+	IncidentCollapse   = "collapse"
+	IncidentStruckBy   = "struck_by"
+	IncidentCrane      = "crane"
+	IncidentElectrical = "electrical"
+	IncidentFire       = "fire"
+	IncidentOther      = "other"
+)
+
+// IncidentSeverities returns the incident severities, in increasing order.
+func IncidentSeverities() []string { return []string{IncidentMinor, IncidentSerious, IncidentFatal} }
+
+// IncidentCategories returns the incident categories.
+func IncidentCategories() []string {
+	return []string{IncidentFall, IncidentCollapse, IncidentStruckBy, IncidentCrane, IncidentElectrical, IncidentFire, IncidentOther}
+}
+
+// maxInjuries bounds the people one incident report may count.
+const maxInjuries = 10000
+
+// IncidentReported is the data of incident.reported: an accident at a site.
+// Equipment, when given, is the tower crane or foundation pit involved (it
+// must be installed at the site); Injuries counts the people injured or
+// killed (0 for a near miss or damage only).
+type IncidentReported struct {
+	Incident    string `json:"incident"`
+	Severity    string `json:"severity"`
+	Category    string `json:"category"`
+	Equipment   string `json:"equipment,omitempty"`
+	Injuries    int    `json:"injuries"`
+	Description string `json:"description,omitempty"`
+}
+
+func (d *IncidentReported) validate(v *validator) {
+	v.id("incident", d.Incident)
+	v.oneOf("severity", d.Severity, IncidentSeverities()...)
+	v.oneOf("category", d.Category, IncidentCategories()...)
+	v.optID("equipment", d.Equipment)
+	if d.Injuries < 0 || d.Injuries > maxInjuries {
+		v.fail("data.injuries", fmt.Sprintf("must be between 0 and %d", maxInjuries))
+	}
+	v.text("description", d.Description, false)
+}
+
 // TrackPoint is one forecast (or observed) position of a tropical cyclone.
 // Winds are in m/s averaged over WindAvgMinutes (1 for JTWC, 2 for CMA, 10
 // for JMA and HKO); radii in km.

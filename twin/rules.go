@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -281,13 +282,25 @@ type RectificationRule struct {
 	Source            string           `json:"source"`
 }
 
+// IncidentRule sets what an incident (incident.reported) raises: a site
+// alarm "incident@<id>" at the level of its severity, from the incident's
+// time until Days of event time later. A zero rule (a pack without an
+// "incidents" section) raises none.
+type IncidentRule struct {
+	Level  map[string]Level `json:"level"` // by incident severity: minor, serious, fatal
+	Days   float64          `json:"days"`  // how long the alarm stands, in days of event time
+	Action string           `json:"action,omitempty"`
+	Source string           `json:"source"`
+}
+
 // CreditRule scores the contractor's conduct on the project.
 type CreditRule struct {
 	Initial     float64            `json:"initial"`
-	HazardFound map[string]float64 `json:"hazard_found"` // deduction per severity
-	Overdue     float64            `json:"overdue"`      // deduction per overdue hazard, once
-	WageArrears float64            `json:"wage_arrears"` // deduction per arrears episode
-	Acceptance  float64            `json:"acceptance"`   // credit per milestone accepted
+	HazardFound map[string]float64 `json:"hazard_found"`       // deduction per severity
+	Overdue     float64            `json:"overdue"`            // deduction per overdue hazard, once
+	WageArrears float64            `json:"wage_arrears"`       // deduction per arrears episode
+	Incident    map[string]float64 `json:"incident,omitempty"` // deduction per incident, by incident severity
+	Acceptance  float64            `json:"acceptance"`         // credit per milestone accepted
 	Band        Band               `json:"band"`
 	Source      string             `json:"source"`
 }
@@ -324,6 +337,7 @@ type Rules struct {
 	Schedule        ScheduleRule          `json:"schedule"`
 	Wages           WageRule              `json:"wages"`
 	Rectification   RectificationRule     `json:"rectification"`
+	Incidents       IncidentRule          `json:"incidents"`
 	Credit          CreditRule            `json:"credit"`
 	Funds           FundsRule             `json:"funds"`
 	Weather         WeatherRule           `json:"weather"`
@@ -526,6 +540,24 @@ func (r *Rules) init() error {
 	for _, s := range []string{SeverityGeneral, SeverityMajor, SeverityCritical} {
 		if _, ok := r.Rectification.Overdue[s]; !ok {
 			bad("rectification.overdue: needs a level for %s", s)
+		}
+	}
+	if in := &r.Incidents; in.Days != 0 || len(in.Level) > 0 {
+		if in.Days <= 0 || in.Days > incidentRetentionDays {
+			bad("incidents.days must be from 0 (exclusive) to %d", incidentRetentionDays)
+		}
+		if in.Source == "" {
+			bad("incidents.source is required")
+		}
+		for _, sev := range sortedKeys(in.Level) {
+			if !slices.Contains(IncidentSeverities(), sev) {
+				bad("incidents.level: %q is not an incident severity (minor, serious, fatal)", sev)
+			}
+		}
+	}
+	for _, sev := range sortedKeys(r.Credit.Incident) {
+		if !slices.Contains(IncidentSeverities(), sev) {
+			bad("credit.incident: %q is not an incident severity (minor, serious, fatal)", sev)
 		}
 	}
 	for name, src := range map[string]string{"schedule": r.Schedule.Source, "wages": r.Wages.Source, "rectification": r.Rectification.Source, "credit": r.Credit.Source, "funds": r.Funds.Source, "weather": r.Weather.Source} {

@@ -206,6 +206,53 @@ type SiteTwin struct {
 	Readings   int64                 `json:"readings"`
 	Late       int64                 `json:"late_readings"`
 	Expired    int64                 `json:"expired_readings"`
+	// SensorAlarms are the times of the sensor alarms raised at the site
+	// (a sensor rule's alarm going from ok to warn or stop) in the last
+	// SensorAlarmWindow of the site's clock, oldest first, at most
+	// maxSensorAlarms of them.
+	SensorAlarms []SensorAlarm `json:"sensor_alarms,omitempty"`
+	// Incidents are the site's recent incidents, oldest first: those of
+	// the last incidentRetentionDays (365 days) of the project's clock, at
+	// most maxSiteIncidents (50, the latest). Older ones are only counted,
+	// in EarlierIncidents, so that the credit score still holds them.
+	Incidents        []SiteIncident    `json:"incidents,omitempty"`
+	EarlierIncidents *EarlierIncidents `json:"earlier_incidents,omitempty"`
+}
+
+// Windows and bounds of a site's incident and sensor-alarm memory.
+const (
+	// SensorAlarmWindow is how long a site remembers the sensor alarms
+	// raised at it (SiteView.AlarmsLast7d counts them).
+	SensorAlarmWindow = 7 * day
+	// IncidentWindow is the window of SiteView.IncidentsLast90d.
+	IncidentWindow = 90 * day
+
+	maxSensorAlarms       = 100
+	incidentRetentionDays = 365
+	maxSiteIncidents      = 50
+)
+
+// SensorAlarm is a sensor alarm raised at a site: when, and by which rule.
+type SensorAlarm struct {
+	Time time.Time `json:"time"`
+	Rule string    `json:"rule"`
+}
+
+// SiteIncident is an incident at a site, as incident.reported said.
+type SiteIncident struct {
+	Time      time.Time `json:"time"` // event time of the report
+	ID        string    `json:"id"`
+	Severity  string    `json:"severity"`
+	Category  string    `json:"category"`
+	Equipment string    `json:"equipment,omitempty"`
+	Injuries  int       `json:"injuries"`
+}
+
+// EarlierIncidents counts a site's incidents that have left its recent
+// list, by severity, with the time of the latest of them.
+type EarlierIncidents struct {
+	Counts map[string]int `json:"counts"`
+	Latest time.Time      `json:"latest"`
 }
 
 // RuleValue is the latest windowed value a sensor rule computed for a series

@@ -68,6 +68,21 @@ type SiteView struct {
 	Cranes     int          `json:"cranes"`
 	Pits       int          `json:"pits"`
 	Worst      Level        `json:"worst_level"`
+	// AlarmsLast7d counts the sensor alarms raised at the site in the 7
+	// days up to At (SensorAlarmWindow; at most 100 are remembered), and
+	// AlarmsLast7dByRule splits them by sensor rule.
+	AlarmsLast7d       int            `json:"alarms_last_7d"`
+	AlarmsLast7dByRule map[string]int `json:"alarms_last_7d_by_rule,omitempty"`
+	// IncidentsLast90d counts the site's incidents in the 90 days up to At
+	// (IncidentWindow).
+	IncidentsLast90d int `json:"incidents_last_90d"`
+	// Incidents are the site's recent incidents (the last 365 days, at
+	// most 50), oldest first.
+	Incidents []SiteIncident `json:"incidents"`
+	// At is the time the counts are taken at: the later of the site's
+	// clock (its newest reading) and the project's clock (its newest
+	// event), so that a site without readings still counts its incidents.
+	At time.Time `json:"at,omitzero"`
 }
 
 // SensorView is the latest reading of one sensor series.
@@ -116,7 +131,7 @@ func (p *ProjectTwin) View() *ProjectView {
 	}
 	v.Alarms = alarmList(p.Alarms)
 	for _, id := range sortedKeys(p.Sites) {
-		sv := p.Sites[id].view()
+		sv := p.Sites[id].view(p.Clock)
 		v.Sites = append(v.Sites, sv)
 		v.Alarms = append(v.Alarms, sv.Alarms...)
 	}
@@ -129,8 +144,10 @@ func (p *ProjectTwin) View() *ProjectView {
 	return v
 }
 
-func (s *SiteTwin) view() SiteView {
+func (s *SiteTwin) view(projectClock time.Time) SiteView {
+	at := later(s.Clock, projectClock)
 	sv := SiteView{
+		At: at, Incidents: slices.Clone(s.Incidents),
 		ID: s.ID, Name: s.Name, Lat: s.Lat, Lon: s.Lon, Terrain: s.Terrain, Registered: s.Registered,
 		Health: s.Health, Reasons: slices.Clone(s.Reasons), Clock: s.Clock,
 		Readings: s.Readings, Late: s.Late, Expired: s.Expired,
@@ -162,6 +179,11 @@ func (s *SiteTwin) view() SiteView {
 	for _, al := range sv.Alarms {
 		sv.Worst = max(sv.Worst, al.Level)
 	}
+	if sv.Incidents == nil {
+		sv.Incidents = []SiteIncident{}
+	}
+	sv.AlarmsLast7d, sv.AlarmsLast7dByRule = s.sensorAlarmsSince(at.Add(-SensorAlarmWindow), at)
+	sv.IncidentsLast90d = s.incidentsSince(at.Add(-IncidentWindow), at)
 	return sv
 }
 
