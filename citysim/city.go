@@ -98,6 +98,7 @@ func New(cfg Config) (*City, error) {
 	c.idPrefix = "sim-" + seedText + "-"
 	c.livePre = "sim-" + seedText + "-live-" + strconv.FormatInt(c.start.Unix(), 10) + "-"
 	c.generate()
+	c.initIncidents()
 	c.startLive()
 	return c, nil
 }
@@ -137,6 +138,12 @@ type Truth struct {
 	ContractorRisk float64
 	// ActualFinish is when the work will finish at this Performance.
 	ActualFinish time.Time
+	// FinalDeadline is when the deadline passes as a twin of the project
+	// holds it at the actual finish: the end of the deadline date (local
+	// midnight after it) plus the extensions of the change orders approved
+	// by then. OnTime says whether ActualFinish is not after it.
+	FinalDeadline time.Time
+	OnTime        bool
 	// LastWagesPaid is the last wages.paid at or before Start (zero if
 	// none); WageArrears says whether it is more than a month before Start.
 	LastWagesPaid time.Time
@@ -150,8 +157,12 @@ type Site struct {
 	Lat     float64
 	Lon     float64
 	Terrain string // GB 50009 category: B, C or D
-	Cranes  []Crane
-	Pits    []Pit
+	// CraneWindExposure is the site's crane wind exposure, a factor of its
+	// incident rate (see Factors): its cranes' largest typical jib gust over
+	// their in-service limit, 0 without cranes.
+	CraneWindExposure float64
+	Cranes            []Crane
+	Pits              []Pit
 }
 
 // Crane is a tower crane.
@@ -204,8 +215,14 @@ func (c *City) describe(p *project) Project {
 		d.Truth.LastWagesPaid = w.at
 	}
 	d.Truth.WageArrears = p.arrearsDays > 0
+	d.Truth.FinalDeadline = midnight(p.deadline).Add(day)
+	for k, at := 0, c.nextChange(p, 0, p.pStart); !at.After(p.end); k, at = k+1, c.nextChange(p, k+1, at) {
+		co := c.changeEvent(p, k, at, at).Data.(*twin.ChangeOrderApproved)
+		d.Truth.FinalDeadline = d.Truth.FinalDeadline.Add(time.Duration(co.Days * float64(day)))
+	}
+	d.Truth.OnTime = !p.end.After(d.Truth.FinalDeadline)
 	for _, s := range p.sites {
-		sd := Site{ID: s.id, Name: s.name, Lat: s.lat, Lon: s.lon, Terrain: s.terrain}
+		sd := Site{ID: s.id, Name: s.name, Lat: s.lat, Lon: s.lon, Terrain: s.terrain, CraneWindExposure: round(siteExposure(s, p.end), 4)}
 		for _, cr := range s.cranes {
 			sd.Cranes = append(sd.Cranes, Crane{ID: cr.id, HeightM: cr.height, JibLengthM: cr.jib, InServiceLimitMS: cr.inService, OutOfServiceLimitMS: cr.outService})
 		}
@@ -224,8 +241,9 @@ func (c *City) describe(p *project) Project {
 // event time (all times are at or before Start): registrations, sites,
 // equipment and baselines first, then progress, milestone completions and
 // acceptances, disbursements, the wage account and payroll, hazards with
-// their rectification, change orders, and the last 24 hours of foundation
-// pit monitoring. Routine inspections that found nothing are left out.
+// their rectification, change orders, the incidents of the incident
+// process (see incidents.go), and the last 24 hours of foundation pit
+// monitoring. Routine inspections that found nothing are left out.
 //
 // Event ids do not depend on Start: a City with another Start (a restart)
 // sends the same ids for the same items, and the engine drops the copies.

@@ -9,13 +9,21 @@
 // moving, when dust spikes and night-time noisy work happen. Prediction
 // models are trained on its output, so every random process is documented
 // where it is drawn, with its rate and magnitude: the projects' history and
-// its continuation in script.go, weather and incidents in live.go, sensor
-// values in sensors.go, and the facts they rest on (district centres,
-// climate normals, warning criteria) in facts.go. Projects returns the
-// hidden truth of each project (Truth, Pit.Trending).
+// its continuation in script.go, weather, dust spikes and noisy nights in
+// live.go, sensor values in sensors.go, the safety incidents
+// (incident.reported: a Poisson process whose rate is a documented function
+// of the site's hazards, sensor alarms, cranes, pits, contractor, credit and
+// earlier incidents) and the pits' surges in incidents.go, and the facts
+// they rest on (district centres, climate normals, warning criteria) in
+// facts.go. Projects returns the hidden truth of each project (Truth:
+// performance, contractor risk, actual finish and the deadline it is held
+// to; Pit.Trending), Incidents every incident with the factors and rate it
+// happened under, and IncidentCoefficients the parameters of that rate:
+// what a backtest scores models against (truth.go).
 //
-// Main types: Config, City (New, Bootstrap, Next, Projects) and the Project
-// description that Projects returns.
+// Main types: Config, City (New, Bootstrap, Next, Projects, Incidents), the
+// Project description that Projects returns, and Incident, Factors and
+// Coefficient of the incident process.
 //
 // A City is a pure function of its Config: it reads no clock, does no I/O,
 // starts no goroutines and uses no global random source; the same Config

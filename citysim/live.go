@@ -24,6 +24,8 @@ type liveState struct {
 	gust  gustProc
 	dust  siteProc
 	noise siteProc
+
+	incNext time.Time // when the incident process is next evaluated
 }
 
 // Families of due items.
@@ -35,6 +37,7 @@ const (
 	famChange            // a: change order index, t0: approval time
 	famInspection        // a: inspection number
 	famRain              // a: warning level, b: 0 issue, 1 cancel; t0: valid until
+	famIncident          // a: index into the project's incidents
 )
 
 // entry is an item due at a time.
@@ -168,6 +171,7 @@ func (c *City) startLive() {
 	}
 	l.rain.next = c.start.Add(-12 * time.Hour)
 	l.gust.next = c.start.Add(-6 * time.Hour)
+	l.incNext = c.start
 	c.advance(c.start)
 }
 
@@ -189,6 +193,9 @@ func (c *City) nextInspection(p *project, k int, prev time.Time) time.Time {
 // Scripted items come at about 0.3 a day per project (inspections,
 // hazards, payments, milestones); a Rate far below that (0.001/s for 300
 // projects) delays them, since each takes the time of the next event.
+// Incidents are found by evaluating the incident process every hour of
+// event time (see incidents.go) and sent like scripted items, with their
+// scripted-style ids.
 func (c *City) Next() *twin.Event {
 	if c.cfg.Rate == 0 {
 		return nil
@@ -251,6 +258,10 @@ func (c *City) due(e entry, t time.Time) *twin.Event {
 			}
 		}
 		return c.hazardEvent(p, h, int(e.b), t)
+	case famIncident:
+		in := p.incs[e.a]
+		in.reported = t
+		return c.incidentEvent(in, t)
 	case famChange:
 		if next := c.nextChange(p, int(e.a)+1, e.t0); !next.After(p.end) {
 			c.push(entry{at: next, fam: famChange, p: e.p, a: e.a + 1, t0: next})
@@ -302,6 +313,7 @@ func (c *City) advance(t time.Time) {
 	c.advanceGust(t)
 	c.advanceSites(&c.live.dust, t)
 	c.advanceSites(&c.live.noise, t)
+	c.advanceIncidents(t)
 }
 
 // siteProc is a process of incidents at sites: candidate starts come as a
@@ -349,6 +361,7 @@ func (c *City) advanceSites(sp *siteProc, t time.Time) {
 			}
 			s.noiseFrom, s.noiseUntil, s.noiseLevel = at, at.Add(dur), level
 		}
+		s.noteAlarm(at)
 	}
 }
 
@@ -474,6 +487,29 @@ func (c *City) advanceGust(t time.Time) {
 			mult: uni(l.rng, 1.6, 2.2), gust: uni(l.rng, 1.5, 1.9),
 		}
 		gp.next = gp.spell.to.Add(time.Duration(l.rng.ExpFloat64() / gustSpells[mon] * float64(day)))
+		c.noteWindAlarms(from)
+	}
+}
+
+// noteWindAlarms notes a sensor-alarm episode at every site where a gusty
+// spell starting at t brings the top of the gust range at a crane's jib
+// (the spell's mean wind × its gust factor, brought to the jib by the
+// power law) above 80% of the crane's in-service limit: the crane_wind
+// warning.
+func (c *City) noteWindAlarms(t time.Time) {
+	sp := &c.live.gust.spell
+	for _, s := range c.sites {
+		if len(s.cranes) == 0 || twin.DistanceKm(s.lat, s.lon, sp.lat, sp.lon) >= sp.radiusKm {
+			continue
+		}
+		_, _, hi := c.gustAt(s, t)
+		gust := c.windMean(s, t) * hi
+		for _, cr := range s.cranes {
+			if !t.Before(cr.installed) && gust*math.Pow(cr.height/10, s.alpha) > 0.8*cr.inService {
+				s.noteAlarm(t)
+				break
+			}
+		}
 	}
 }
 

@@ -44,6 +44,9 @@ type project struct {
 	critical    bool    // has an open critical hazard at Start
 
 	sites []*site
+
+	inc  *incState   // the incident process, walked up to some time (incidents.go)
+	incs []*incident // its incidents so far, in time order
 }
 
 // milestone is one milestone of the baseline with its planned dates (as the
@@ -62,7 +65,8 @@ type milestone struct {
 
 // site is a generated site with its sensors' hidden state.
 type site struct {
-	idx      int
+	idx      int // in the city's list of sites
+	num      int // in its project's list of sites
 	p        *project
 	id       string
 	name     string
@@ -87,6 +91,11 @@ type site struct {
 	noiseFrom  time.Time
 	noiseUntil time.Time
 	noiseLevel float64
+	// alarms are the starts of the site's sensor-alarm episodes of the
+	// live city (dust spikes, noisy nights, crane overloads, gusty spells
+	// over its cranes), roughly in time order, pruned to the last 7 days;
+	// pit episodes are kept by the pits (see incidents.go).
+	alarms []time.Time
 }
 
 // crane is a tower crane.
@@ -96,7 +105,8 @@ type crane struct {
 	jib        float64
 	inService  float64
 	outService float64
-	tilt       float64 // standing verticality deviation, ‰
+	tilt       float64   // standing verticality deviation, ‰
+	installed  time.Time // event time of its equipment.installed
 }
 
 // pit is a foundation pit and its displacement: a pure function of time.
@@ -105,7 +115,9 @@ type crane struct {
 // rate0 mm/d then, slowing with a 20-day time constant (the pit settles as
 // the base slab goes in). A trending pit moves at rate0 (2.6-3.4 mm/d) for
 // trendDays after Start − 24 h (2-4 days), then settles like a normal pit
-// from 0.25 mm/d. Readings add Gaussian survey noise of 0.08 mm.
+// from 0.25 mm/d. After Start every pit may also surge (see surge): the
+// surges add to this settlement. Readings add Gaussian survey noise of
+// 0.08 mm.
 type pit struct {
 	id        string
 	depth     float64
@@ -115,6 +127,14 @@ type pit struct {
 	rate0     float64
 	trend     bool
 	trendDays float64
+	installed time.Time // event time of its equipment.installed
+	site      *site
+	num       int // in its site's list of pits
+
+	// surges drawn so far (a memo of a pure function of the seed, see
+	// pitSurges), and where the draw continues
+	surges    []surge // every candidate drawn, accepted or not
+	surgeUsed float64 // mm the accepted surges add in all
 }
 
 const pitTau = 20.0 // days
@@ -129,6 +149,14 @@ func (pt *pit) displacement(dt float64) float64 {
 		return pt.c0 + pt.rate0*dt
 	}
 	return pt.c0 + pt.rate0*pt.trendDays + 0.25*pitTau*(1-math.Exp(-(dt-pt.trendDays)/pitTau))
+}
+
+// settled returns where the settlement (without surges) ends, mm.
+func (pt *pit) settled() float64 {
+	if !pt.trend {
+		return pt.c0 + pt.rate0*pitTau
+	}
+	return pt.c0 + pt.rate0*pt.trendDays + 0.25*pitTau
 }
 
 // rateAt returns the true rate, mm/d, dt days after Start − 24 h.
@@ -265,7 +293,22 @@ func (c *City) genProject(i, width int) *project {
 	p.critical = r.Float64() < min(0.1, 0.015*p.contractor.risk)
 
 	c.genSites(p, r, k.civil)
+	c.installPlan(p)
 	return p
+}
+
+// installPlan draws when each pit (1-10 days after the planned start) and
+// each tower crane (3-25 days after) is installed, in office hours.
+func (c *City) installPlan(p *project) {
+	for j, s := range p.sites {
+		r := c.keyed(tagSite, uint64(p.idx), uint64(j))
+		for _, pt := range s.pits {
+			pt.installed = officeHours(p.pStart.Add(time.Duration(uni(r, 1, 10)*float64(day))), r.Float64())
+		}
+		for _, cr := range s.cranes {
+			cr.installed = officeHours(p.pStart.Add(time.Duration(uni(r, 3, 25)*float64(day))), r.Float64())
+		}
+	}
 }
 
 // genPlan draws a baseline of 5 to 12 milestones from a programme of
@@ -432,7 +475,7 @@ func (c *City) genSites(p *project, r *rand.Rand, civil bool) {
 		names = []string{"main works area", "section 2", "section 3", "section 4"}
 	}
 	for j := range n {
-		s := &site{p: p, id: fmt.Sprintf("%s-S%d", p.id, j+1), name: fmt.Sprintf("%s %s", p.name, names[j])}
+		s := &site{p: p, num: j, id: fmt.Sprintf("%s-S%d", p.id, j+1), name: fmt.Sprintf("%s %s", p.name, names[j])}
 		x, y := ax, ay
 		if j > 0 {
 			x += r.NormFloat64() * spread
@@ -482,6 +525,7 @@ func (c *City) genSites(p *project, r *rand.Rand, civil bool) {
 			}
 			for k := range np {
 				s.pits = append(s.pits, &pit{
+					site: s, num: k,
 					id: fmt.Sprintf("%s-PIT%d", s.id, k+1), depth: round(uni(r, 6, 25), 1),
 					alarmMM: 30, alarmRate: 2,
 					c0: round(uni(r, 3, 16), 2), rate0: round(uni(r, 0.1, 0.5), 2),

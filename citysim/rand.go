@@ -25,6 +25,9 @@ const (
 	tagLive
 	tagDayNoise
 	tagSite
+	tagPitSurge
+	tagIncidentGap
+	tagIncident
 )
 
 // mix64 is the SplitMix64 finaliser (Steele, Lea and Flood, "Fast splittable

@@ -66,6 +66,7 @@ const (
 	srcWageAccount = "citysim/wage-account"
 	srcSupervision = "citysim/supervision"
 	srcWeather     = "citysim/weather"
+	srcSafety      = "citysim/safety-reporting"
 )
 
 // history returns a project's scripted events at or before Start, plus the
@@ -90,18 +91,15 @@ func (c *City) history(p *project) []*twin.Event {
 		}))
 	}
 	add(c.scripted(p, "plan", twin.TypePlanBaselined, srcFiling, "", p.registered.Add(2*day), &twin.PlanBaselined{Milestones: p.planData()}))
-	for j, s := range p.sites {
-		r := c.keyed(tagSite, uint64(p.idx), uint64(j))
+	for _, s := range p.sites {
 		for _, pt := range s.pits {
-			at := officeHours(p.pStart.Add(time.Duration(uni(r, 1, 10)*float64(day))), r.Float64())
-			add(c.scripted(p, c.local(p, pt.id)+"-installed", twin.TypeEquipmentInstalled, srcEquipment, s.id, at, &twin.EquipmentInstalled{
+			add(c.scripted(p, c.local(p, pt.id)+"-installed", twin.TypeEquipmentInstalled, srcEquipment, s.id, pt.installed, &twin.EquipmentInstalled{
 				Equipment: pt.id, Kind: twin.KindFoundationPit, DepthM: pt.depth,
 				AlarmCumulativeMM: pt.alarmMM, AlarmRateMMPerDay: pt.alarmRate,
 			}))
 		}
 		for _, cr := range s.cranes {
-			at := officeHours(p.pStart.Add(time.Duration(uni(r, 3, 25)*float64(day))), r.Float64())
-			add(c.scripted(p, c.local(p, cr.id)+"-installed", twin.TypeEquipmentInstalled, srcEquipment, s.id, at, &twin.EquipmentInstalled{
+			add(c.scripted(p, c.local(p, cr.id)+"-installed", twin.TypeEquipmentInstalled, srcEquipment, s.id, cr.installed, &twin.EquipmentInstalled{
 				Equipment: cr.id, Kind: twin.KindTowerCrane, HeightM: cr.height, JibLengthM: cr.jib,
 				InServiceLimitMS: cr.inService, OutOfServiceLimitMS: cr.outService,
 			}))
@@ -142,6 +140,11 @@ func (c *City) history(p *project) []*twin.Event {
 					Unit: twin.CanonicalUnit(twin.SensorPitDisplacement), Equipment: pt.id,
 				}))
 			}
+		}
+	}
+	for _, in := range p.incs {
+		if !in.live {
+			add(c.incidentEvent(in, in.at))
 		}
 	}
 	slices.SortStableFunc(evs, func(a, b *twin.Event) int { return a.Time.Compare(b.Time) })

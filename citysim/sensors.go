@@ -97,7 +97,7 @@ func (c *City) buildSlots() {
 //     share of 0.006 × risk are overloads at 90.5-106%; otherwise idle at
 //     0-8% (0-3% at night). Tilt: the crane's standing deviation (±1.2 ‰),
 //     plus 0-0.8 ‰ under a lift, plus 0.15 ‰ noise.
-//   - Pit displacement: see pit.
+//   - Pit displacement: see pit, plus its surges after Start (see surge).
 func (c *City) reading(t time.Time) *twin.Event {
 	l := &c.live
 	sl := c.slots[l.rng.IntN(len(c.slots))]
@@ -139,8 +139,9 @@ func (c *City) reading(t time.Time) *twin.Event {
 	case skPit:
 		pt := s.pits[sl.eq]
 		equip = pt.id
-		dt := t.Sub(c.start.Add(-24*time.Hour)).Hours() / 24
-		v = round(pt.displacement(dt)+0.08*l.rng.NormFloat64(), 2)
+		dt := c.pitDays(t)
+		_, surged := c.surgeAt(pt, dt)
+		v = round(pt.displacement(dt)+surged+0.08*l.rng.NormFloat64(), 2)
 	}
 	return &twin.Event{
 		ID: c.liveID(), Type: twin.TypeSensorReading, Source: s.source, Time: t,
@@ -300,6 +301,7 @@ func (c *City) craneLoad(s *site, t time.Time) float64 {
 		return uni(r, 0, 8)
 	}
 	if r.Float64() < 0.006*s.p.contractor.risk {
+		s.noteAlarm(t)
 		return uni(r, 90.5, 106)
 	}
 	return uni(r, 15, 85)

@@ -253,10 +253,10 @@ func TestIncidentOrderIndependence(t *testing.T) {
 		tick("2026-08-25T00:00:00Z"),
 	}
 	orders := map[string][]int{
-		"in time order":    {0, 1, 2, 5, 3, 4, 6, 7},
-		"as listed":        {0, 1, 2, 3, 4, 5, 6, 7},
-		"late incidents":   {0, 7, 1, 5, 6, 4, 3, 2},
-		"reversed":         {0, 7, 6, 4, 1, 5, 3, 2},
+		"in time order":  {0, 1, 2, 5, 3, 4, 6, 7},
+		"as listed":      {0, 1, 2, 3, 4, 5, 6, 7},
+		"late incidents": {0, 7, 1, 5, 6, 4, 3, 2},
+		"reversed":       {0, 7, 6, 4, 1, 5, 3, 2},
 	}
 	type outcome struct {
 		Credit           float64

@@ -95,21 +95,29 @@ func (a *applier) evaluateIncidents() {
 		} else if n > 0 {
 			s.Incidents = slices.Delete(s.Incidents, 0, n)
 		}
+		changed := n > 0
 		for _, in := range s.Incidents {
+			key := "incident@" + in.ID
 			lvl := LevelOK
 			until := in.Time.Add(hold)
 			if hold > 0 && at.Before(until) {
 				lvl = r.Incidents.Level[in.Severity]
 			}
+			if al, had := s.Alarms[key]; had && al.Level == lvl || !had && lvl == LevelOK {
+				continue // nothing changes: most incidents are past their alarm
+			}
+			changed = true
 			injured := ""
 			if in.Injuries > 0 {
 				injured = fmt.Sprintf(", %d injured", in.Injuries)
 			}
 			reason := fmt.Sprintf("%s incident %s (%s%s) at %s, alarm until %s", in.Severity, in.ID, in.Category, injured,
 				in.Time.In(r.loc).Format("2006-01-02 15:04"), until.In(r.loc).Format("2006-01-02 15:04"))
-			a.setAlarm(s.Alarms, s.ID, "incident@"+in.ID, rule, in.Equipment, lvl, float64(in.Injuries), 0, "", reason)
+			a.setAlarm(s.Alarms, s.ID, key, rule, in.Equipment, lvl, float64(in.Injuries), 0, "", reason)
 		}
-		s.updateHealth()
+		if changed {
+			s.updateHealth()
+		}
 	}
 }
 
