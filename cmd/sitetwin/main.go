@@ -38,6 +38,7 @@ func commands() []command {
 		{"run", "run the engine: embedded broker, simulated city, HTTP API", runCmd},
 		{"broker", "run the embedded Kafka-protocol broker alone", brokerCmd},
 		{"replay", "produce recorded events (one CloudEvent per line) into the topics", replayCmd},
+		{"simulate", "write the simulated city's history and live events as NDJSON (simulate --out FILE)", simulateCmd},
 		{"audit", "verify the tamper-evident audit chains (audit verify)", auditCmd},
 		{"state", "dump the committed twin state canonically, or restore a dump (state dump|restore)", stateCmd},
 		{"models", "list the prediction models a run registers", modelsCmd},
