@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/sitetwin/sitetwin/twin"
 )
@@ -70,8 +71,11 @@ type Trainer interface {
 // Example is one labelled training example: the view of a twin at a moment
 // and what actually happened next.
 type Example struct {
+	// At is when the example was taken (ReadHistory's sample time); the
+	// view's clock is its project's newest event, at or before At.
+	At    time.Time
 	View  *twin.ProjectView
-	Label map[string]float64 // e.g. "incident_30d": 1, "finish_days": 412
+	Label map[string]float64 // e.g. "incident_30d@S-001-1": 1, "finish_days": 412 (see the Label constants)
 }
 
 // Registry is a set of models by name. A registry is a value: NewRegistry
