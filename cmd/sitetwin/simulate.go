@@ -18,9 +18,10 @@ import (
 // Defaults of simulate: 300 projects (about 540 sites and 7,500 sensors),
 // 90 days after a history that ends on 1 June 2026 (the start of the wet and
 // typhoon season, when rain, gusty spells and the crane wind vary most), at
-// 2 events per second of event time, so that each sensor reports about
-// every hour: enough for most dust spikes, noisy nights and gusty spells to
-// show as alarms, and 30-day incident labels for two thirds of the period.
+// 2 events per second of event time per 300 projects, so that each sensor
+// reports about every hour: enough for most dust spikes, noisy nights and
+// gusty spells to show as alarms, and 30-day incident labels for two thirds
+// of the period.
 const (
 	simDefaultProjects = 300
 	simDefaultDays     = 90
@@ -42,7 +43,7 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	projects := fs.Int("projects", simDefaultProjects, "projects in the simulated city")
 	seed := fs.Int64("seed", 1, "seed of the simulated city (same flags, same file)")
 	start := fs.String("start", simDefaultStart, "where the history ends and the live events begin: a date (midnight in Shenzhen) or an RFC 3339 time")
-	rate := fs.Float64("rate", simDefaultRate, "live events per second of event time")
+	rate := fs.Float64("rate", 0, "live events per second of event time (default 2 per 300 projects: each sensor about hourly)")
 	if _, err := parseFlags(fs, args, getenv, 0); err != nil {
 		return err
 	}
@@ -53,6 +54,8 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		return fmt.Errorf("%w: --days must be from 0 to %d", errUsage, simMaxDays)
 	case *projects < 1 || *projects > citysim.MaxProjects:
 		return fmt.Errorf("%w: --projects must be from 1 to %d", errUsage, citysim.MaxProjects)
+	case *rate == 0:
+		*rate = simDefaultRate * float64(*projects) / simDefaultProjects
 	case *days > 0 && !(*rate > 0):
 		return fmt.Errorf("%w: --rate must be more than 0 events per second", errUsage)
 	}
@@ -130,7 +133,7 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer, g
 			incidents++
 		}
 	}
-	fmt.Fprintf(stderr, "simulate: wrote %d events (%s, %d incidents) covering the history and %d days from %s at %g/s to %s in %s\n",
+	fmt.Fprintf(stderr, "simulate: wrote %d events (%s, %d incidents) covering the history and %d days from %s at %.3g/s to %s in %s\n",
 		n, size(cw.n), incidents, *days, city.Start().In(shenzhen).Format(time.DateOnly), *rate, *out, time.Since(began).Round(time.Millisecond))
 	return nil
 }

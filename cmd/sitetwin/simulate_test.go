@@ -186,7 +186,7 @@ func TestSimulateFlags(t *testing.T) {
 		{"no --out", []string{"--days", "1"}, "--out FILE is required"},
 		{"negative days", []string{"--out", out, "--days", "-1"}, "--days must be from 0 to 3650"},
 		{"no projects", []string{"--out", out, "--projects", "0"}, "--projects must be from 1 to 100000"},
-		{"zero rate", []string{"--out", out, "--rate", "0"}, "--rate must be more than 0"},
+		{"negative rate", []string{"--out", out, "--rate", "-1"}, "--rate must be more than 0"},
 		{"bad start", []string{"--out", out, "--start", "June"}, `--start "June"`},
 		{"start out of range", []string{"--out", out, "--start", "1900-01-01"}, "Start must be between 1980 and 2190"},
 		{"unknown flag", []string{"--out", out, "--speed", "3"}, "flag provided but not defined"},
