@@ -85,6 +85,7 @@ func (m *TyphoonModel) Predict(_ context.Context, v *twin.ProjectView) (*Predict
 			}
 		}
 		maxP, peak = max(maxP, f.PExceed), max(peak, f.Peak)
+		p.Values["p_exceed@"+f.Crane] = round3(f.PExceed) // what a backtest scores per crane
 	}
 	p.Values["cranes_exceeding"] = float64(exceeding)
 	p.Values["max_p_exceed"] = round3(maxP)
