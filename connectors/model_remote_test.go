@@ -43,7 +43,9 @@ func TestRemoteModel(t *testing.T) {
 		w.Write([]byte(`{"values":{"p_on_time":0.42},"summary":"behind","effects":[{"input":"spi_t","value":0.8,"effect":-0.2}]}`))
 	})
 	mux.HandleFunc("/na", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
-	mux.HandleFunc("/boom", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "model crashed", http.StatusInternalServerError) })
+	mux.HandleFunc("/boom", func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "model crashed", http.StatusInternalServerError)
+	})
 	mux.HandleFunc("/garbage", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`<html>`)) })
 	release := make(chan struct{})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
