@@ -41,6 +41,8 @@ func commands() []command {
 		{"simulate", "write the simulated city's history and live events as NDJSON (simulate --out FILE)", simulateCmd},
 		{"audit", "verify the tamper-evident audit chains (audit verify)", auditCmd},
 		{"state", "dump the committed twin state canonically, or restore a dump (state dump|restore)", stateCmd},
+		{"train", "fit a model that learns to a recorded history and write it (train MODEL --history FILE --out DIR)", trainCmd},
+		{"backtest", "score the models on a recorded history, side by side (backtest --history FILE)", backtestCmd},
 		{"models", "list the prediction models a run registers", modelsCmd},
 		{"rules", "print the default rule pack (Shenzhen) as JSON", rulesCmd},
 		{"wind", "maximum typhoon wind at points from a track (wind --track FILE --points FILE.csv)", windCmd},
