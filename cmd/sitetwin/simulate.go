@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/sitetwin/sitetwin/citysim"
+	"github.com/sitetwin/sitetwin/predict"
+	"github.com/sitetwin/sitetwin/scenarios"
 	"github.com/sitetwin/sitetwin/twin"
 )
 
@@ -43,6 +45,8 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	projects := fs.Int("projects", simDefaultProjects, "projects in the simulated city")
 	seed := fs.Int64("seed", 1, "seed of the simulated city (same flags, same file)")
 	start := fs.String("start", simDefaultStart, "where the history ends and the live events begin: a date (midnight in Shenzhen) or an RFC 3339 time")
+	storm := fs.String("storm", "", "lay a typhoon over the live days: a track file (RSMC Tokyo best track, CLIMADA CSV or plain CSV), e.g. predict/testdata/wind/mangkhut_2018_1822_jma.csv")
+	stormAt := fs.String("storm-at", "", "when the storm passes closest to the city (a date or RFC 3339 time); default the middle of the live days")
 	rate := fs.Float64("rate", 0, "live events per second of event time (default 2 per 300 projects: each sensor about hourly)")
 	if _, err := parseFlags(fs, args, getenv, 0); err != nil {
 		return err
@@ -68,6 +72,12 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 
+	var extra []*twin.Event // the storm's, in time order
+	if *storm != "" {
+		if extra, err = stormEvents(city, *storm, *stormAt, *days, uint64(*seed)); err != nil {
+			return err
+		}
+	}
 	dest, commit, abort, err := createOutput(*out, stdout)
 	if err != nil {
 		return err
@@ -103,6 +113,14 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	next := step
 	if *days > 0 {
 		for e := city.Next(); e.Time.Before(until); e = city.Next() {
+			for len(extra) > 0 && extra[0].Time.Before(e.Time) {
+				if extra[0].Time.After(city.Start()) {
+					if err := write(extra[0]); err != nil {
+						return err
+					}
+				}
+				extra = extra[1:]
+			}
 			if err := write(e); err != nil {
 				return err
 			}
@@ -136,6 +154,47 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	fmt.Fprintf(stderr, "simulate: wrote %d events (%s, %d incidents) covering the history and %d days from %s at %.3g/s to %s in %s\n",
 		n, size(cw.n), incidents, *days, city.Start().In(shenzhen).Format(time.DateOnly), *rate, *out, time.Since(began).Round(time.Millisecond))
 	return nil
+}
+
+// stormEvents lays the storm of a track file over the simulated city: its
+// closest approach to the city's centre at --storm-at (default the middle
+// of the live days), its advisories and the winds its cranes record.
+func stormEvents(city *citysim.City, file, at string, days int, seed uint64) ([]*twin.Event, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --storm: %v", errUsage, err)
+	}
+	defer f.Close()
+	track, err := predict.ParseTrack(f)
+	if err != nil {
+		return nil, fmt.Errorf("--storm %s: %w", file, err)
+	}
+	when := city.Start().Add(time.Duration(days) * 12 * time.Hour)
+	if at != "" {
+		if when, err = parseStart(at); err != nil {
+			return nil, fmt.Errorf("--storm-at: %w", err)
+		}
+	}
+	var lat, lon float64
+	var n int
+	var cranes []scenarios.StormCrane
+	for _, p := range city.Projects() {
+		for _, s := range p.Sites {
+			lat, lon, n = lat+s.Lat, lon+s.Lon, n+1
+			for _, c := range s.Cranes {
+				cranes = append(cranes, scenarios.StormCrane{Project: p.ID, Crane: predict.Crane{ID: c.ID, Site: s.ID, Lat: s.Lat, Lon: s.Lon,
+					HeightM: c.HeightM, Terrain: s.Terrain, InServiceLimitMS: c.InServiceLimitMS, OutOfServiceLimitMS: c.OutOfServiceLimitMS}})
+			}
+		}
+	}
+	if track.Name == "" {
+		track.Name, _, _ = strings.Cut(filepath.Base(file), "_") // mangkhut_2018_1822_jma.csv: mangkhut
+	}
+	rules := twin.DefaultRules()
+	lat, lon = lat/float64(n), lon/float64(n)
+	st := scenarios.Storm{Track: scenarios.Shift(track, lat, lon, when), Cranes: cranes, Lat: lat, Lon: lon,
+		Crane: predict.CraneOptions{TerrainAlpha: rules.TerrainAlpha}, Seed: seed}
+	return st.Events()
 }
 
 // parseStart reads --start: a date is midnight in Shenzhen.

@@ -216,3 +216,43 @@ func TestSimulateFlags(t *testing.T) {
 		}
 	})
 }
+
+// TestSimulateStorm: --storm lays Mangkhut over the live days — advisories
+// city-wide and jib gusts at the cranes, in time order among the city's
+// events — and a backtest scores the typhoon model per crane on it.
+func TestSimulateStorm(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "storm.ndjson")
+	code, stderr := runSimulate(t, "--out", file, "--projects", "8", "--days", "8", "--seed", "2",
+		"--storm", "../../predict/testdata/wind/mangkhut_2018_1822_jma.csv", "--storm-at", "2026-06-05T12:00:00Z")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	b, _ := os.ReadFile(file)
+	var advisories, gusts int
+	for _, e := range readEvents(t, b) {
+		switch d := e.Data.(type) {
+		case *twin.TyphoonAdvisory:
+			advisories++
+			if d.Name != "mangkhut" || e.Project != twin.CityWide {
+				t.Fatalf("advisory %s: %+v", e.ID, e)
+			}
+		case *twin.SensorReading:
+			if strings.HasPrefix(e.ID, "storm-") {
+				gusts++
+			}
+		}
+	}
+	if advisories < 5 || gusts < 20 {
+		t.Fatalf("%d advisories, %d storm gusts", advisories, gusts)
+	}
+	var out, errOut bytes.Buffer
+	if code := cli(context.Background(), []string{"backtest", "--history", file, "--models", "typhoon", "--every", "12h", "--from", "2026-06-03"}, &out, &errOut, func(string) string { return "" }); code != 0 {
+		t.Fatalf("backtest exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "crane_exceed  typhoon") || !strings.Contains(out.String(), "FALSE ALARMS") {
+		t.Fatalf("no crane scores:\n%s", out.String())
+	}
+	if code, stderr := runSimulate(t, "--out", file, "--storm", "nope.csv"); code != 2 || !strings.Contains(stderr, "--storm") {
+		t.Fatalf("a missing track: exit %d %s", code, stderr)
+	}
+}
