@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sitetwin/sitetwin/twin"
 )
@@ -26,56 +31,211 @@ type Source interface {
 	Alerts(n int) []twin.Alert
 }
 
-// Config configures the HTTP API.
+// SeriesSource is an optional capability of a Source: the recent history
+// of a sensor, for the charts of GET /api/twins/{project}/sites/{site}/series.
+// The engine's store implements it.
+type SeriesSource interface {
+	// Series returns the points of one series of a site (key: the sensor
+	// kind, or kind@equipment), oldest first, and false when there is no
+	// such series. It does not block on the engine; the points are the
+	// caller's.
+	Series(project, site, key string) ([]twin.SensorPoint, bool)
+}
+
+// Config configures the HTTP API, the websocket feed and the page.
 type Config struct {
-	// Source of twin state. Required.
+	// Source of twin state. Required. When it also implements Feed,
+	// websocket clients get changes as they happen; when it implements
+	// SeriesSource, the series endpoint serves sensor history.
 	Source Source
+	// Tokens authenticate requests (Authorization: Bearer TOKEN; on a
+	// websocket handshake also the subprotocol "bearer.TOKEN"). Required
+	// unless Open.
+	Tokens *Tokens
+	// Open serves everyone as a regulator, without tokens: for a local
+	// demo only. Default false.
+	Open bool
+	// Rules is the rule pack: which alerts are dust and noise (what the
+	// public sees) and the limits drawn on charts. Default
+	// twin.DefaultRules().
+	Rules *twin.Rules
 	// Health reports whether the engine is healthy; nil means always.
 	Health func() error
-	// Metrics serves /metrics; nil serves 404 there.
+	// Metrics serves /metrics (regulators only); nil serves 404 there.
 	Metrics http.Handler
+	// Registerer receives the dashboard's own metrics (sitetwin_ws_*,
+	// sitetwin_http_rejected_total); nil registers none.
+	Registerer prometheus.Registerer
 	// Stats returns the engine's counters for GET /api/stats (any value
 	// that encodes as JSON); nil serves 404 there.
 	Stats func() any
+	// Load returns the engine's pace for the live summary (events/s,
+	// lag); nil leaves them at zero.
+	Load func() Load
+	// UpdatesPerSecond caps how often a websocket client is sent changes;
+	// changes in between are coalesced to the latest state per twin.
+	// Default 4.
+	UpdatesPerSecond float64
+	// MessagesPerSecond caps the requests a client may send (with a burst
+	// of twice as many); a client above it is closed. Default 10.
+	MessagesPerSecond float64
+	// MaxMessageBytes caps a request from a websocket client; a larger
+	// one closes the connection with 1009. Default 4096.
+	MaxMessageBytes int64
+	// PingInterval is how often the server pings a websocket client; a
+	// client silent for twice as long is closed. Default 20s.
+	PingInterval time.Duration
+	// WriteTimeout is how long a websocket client may take to accept a
+	// message before it is dropped. Default 10s.
+	WriteTimeout time.Duration
+	// SummaryEvery is how often the summary topic is refreshed. Default 1s.
+	SummaryEvery time.Duration
+	// AllowedOrigins are the origins (scheme://host[:port]) whose pages may
+	// open the websocket, besides the server's own host. Default none.
+	AllowedOrigins []string
 	// Logger receives request errors; default slog.Default().
 	Logger *slog.Logger
 }
 
-// Server is the HTTP API and page. It is an http.Handler.
+// Server is the HTTP API, the websocket feed and the page. It is an
+// http.Handler; Run runs the feed.
 type Server struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg   Config
+	mux   *http.ServeMux
+	m     *metrics
+	kinds *kinds
+	hub   *hub
+	stop  context.CancelFunc
+	mu    sync.Mutex
 }
 
-// New returns the API server.
+// New returns the server. It validates the configuration: a source, and
+// tokens unless open.
 func New(cfg Config) (*Server, error) {
 	if cfg.Source == nil {
 		return nil, errors.New("dashboard: no source")
 	}
+	if cfg.Tokens == nil && !cfg.Open {
+		return nil, errors.New("dashboard: no tokens; give Tokens, or set Open for an unauthenticated demo")
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux()}
-	s.mux.HandleFunc("/api/twins", get(s.twins))
-	s.mux.HandleFunc("/api/twins/{project}", get(s.twin))
-	s.mux.HandleFunc("/api/twins/{project}/audit", get(s.audit))
-	s.mux.HandleFunc("/api/alerts", get(s.alerts))
-	s.mux.HandleFunc("/api/sites/near", get(s.near))
-	if cfg.Stats != nil {
-		s.mux.HandleFunc("/api/stats", get(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, cfg.Stats()) }))
+	if cfg.Rules == nil {
+		cfg.Rules = twin.DefaultRules()
 	}
-	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no API endpoint %s (see GET / for the list)", r.URL.Path))
-	})
-	s.mux.HandleFunc("/healthz", get(s.healthz))
-	if cfg.Metrics != nil {
-		s.mux.Handle("/metrics", cfg.Metrics)
+	def := func(x *float64, d float64) {
+		if *x == 0 {
+			*x = d
+		}
 	}
-	s.mux.HandleFunc("/{$}", get(s.index))
+	def(&cfg.UpdatesPerSecond, 4)
+	def(&cfg.MessagesPerSecond, 10)
+	for _, d := range []struct {
+		p *time.Duration
+		d time.Duration
+	}{{&cfg.PingInterval, 20 * time.Second}, {&cfg.WriteTimeout, 10 * time.Second}, {&cfg.SummaryEvery, time.Second}} {
+		if *d.p == 0 {
+			*d.p = d.d
+		}
+	}
+	if cfg.MaxMessageBytes == 0 {
+		cfg.MaxMessageBytes = 4096
+	}
+	switch {
+	case cfg.UpdatesPerSecond < 0 || cfg.MessagesPerSecond < 0:
+		return nil, errors.New("dashboard: UpdatesPerSecond and MessagesPerSecond must be positive")
+	case cfg.MaxMessageBytes < 256:
+		return nil, errors.New("dashboard: MaxMessageBytes must be at least 256")
+	case cfg.PingInterval < 0 || cfg.WriteTimeout < 0 || cfg.SummaryEvery < 0:
+		return nil, errors.New("dashboard: durations must be positive")
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: metrics: %w", err)
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), m: m, kinds: newKinds(cfg.Rules)}
+	s.hub = newHub(s)
+	for _, rt := range s.routes() {
+		h := get(rt.h)
+		if !rt.public {
+			h = s.authed(h, rt.roles...)
+		}
+		s.mux.HandleFunc(rt.pattern, h)
+	}
+	s.mux.HandleFunc("/api/", s.authed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no API endpoint %s (see GET /api/openapi.json)", r.URL.Path))
+	}))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found: "+r.URL.Path)
 	})
 	return s, nil
+}
+
+// route is one endpoint: public ones need no token; roles empty means any
+// role.
+type route struct {
+	pattern string
+	h       http.HandlerFunc
+	public  bool
+	roles   []Role
+}
+
+// routes lists every endpoint; the OpenAPI document must describe each
+// /api/ one (a test checks).
+func (s *Server) routes() []route {
+	rs := []route{
+		{pattern: "/api/twins", h: s.twins},
+		{pattern: "/api/twins/{project}", h: s.twin},
+		{pattern: "/api/twins/{project}/audit", h: s.audit, roles: []Role{RoleRegulator, RoleContractor}},
+		{pattern: "/api/twins/{project}/sites/{site}/series", h: s.series},
+		{pattern: "/api/alerts", h: s.alerts},
+		{pattern: "/api/sites/near", h: s.near},
+		{pattern: "/api/openapi.json", h: s.openapi},
+		{pattern: "/api/whoami", h: s.whoami},
+		{pattern: "/healthz", h: s.healthz, public: true},
+		{pattern: "/{$}", h: s.index, public: true},
+		{pattern: "/static/{file}", h: s.static, public: true},
+		{pattern: "/ws", h: s.serveWS, public: true}, // authenticates after the origin check
+	}
+	if s.cfg.Stats != nil {
+		rs = append(rs, route{pattern: "/api/stats", h: func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.cfg.Stats()) }})
+	}
+	if s.cfg.Metrics != nil {
+		rs = append(rs, route{pattern: "/metrics", h: s.cfg.Metrics.ServeHTTP, roles: []Role{RoleRegulator}})
+	}
+	return rs
+}
+
+// Run runs the live feed of the websocket clients until ctx ends or Close
+// is called, then closes the clients. It returns nil.
+func (s *Server) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	s.mu.Lock()
+	s.stop = cancel
+	s.mu.Unlock()
+	defer cancel()
+	s.hub.run(ctx)
+	return nil
+}
+
+// Close stops Run; it is idempotent.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop != nil {
+		s.stop()
+	}
+}
+
+// rejected counts a refused request.
+func (s *Server) rejected(_ http.ResponseWriter, _ *http.Request, reason string) {
+	s.m.rejected.WithLabelValues(reason).Inc()
+}
+
+// whoami serves GET /api/whoami: the caller's role (and unit).
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"role": principalOf(r.Context()).Role, "unit": principalOf(r.Context()).Unit, "open": s.cfg.Open})
 }
 
 // ServeHTTP serves the API.
@@ -216,8 +376,19 @@ func summarize(v *twin.ProjectView) TwinSummary {
 	return s
 }
 
+// PublicTwinPage is the body of GET /api/twins for a public token.
+type PublicTwinPage struct {
+	Total  int         `json:"total"`
+	Offset int         `json:"offset"`
+	Limit  int         `json:"limit"`
+	Items  []PublicRow `json:"items"`
+}
+
 // twins serves GET /api/twins?district=&health=&kind=&contractor=&q=&limit=&offset=.
+// A contractor lists its own projects; the public lists every project's
+// public fields and may not filter by health or contractor.
 func (s *Server) twins(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r.Context())
 	q := &query{r: r}
 	district := q.str("district")
 	health := q.oneOf("health", string(twin.Green), string(twin.Amber), string(twin.Red))
@@ -230,14 +401,27 @@ func (s *Server) twins(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, q.err.Error())
 		return
 	}
+	if p.Role == RolePublic && (health != "" || contractor != "") {
+		writeError(w, http.StatusForbidden, "a public token may not filter by health or contractor")
+		return
+	}
 	page := TwinPage{Offset: offset, Limit: limit, Items: []TwinSummary{}}
+	pub := PublicTwinPage{Offset: offset, Limit: limit, Items: []PublicRow{}}
 	for _, v := range s.cfg.Source.Twins() {
 		switch {
-		case district != "" && !strings.EqualFold(v.Info.District, district),
+		case p.Role == RoleContractor && !p.sees(&v.Info),
+			district != "" && !strings.EqualFold(v.Info.District, district),
 			health != "" && string(v.Health) != health,
 			kind != "" && v.Info.Kind != kind,
 			contractor != "" && v.Info.Contractor != contractor,
 			text != "" && !strings.Contains(strings.ToLower(v.ID+" "+v.Info.Name), text):
+			continue
+		}
+		if p.Role == RolePublic {
+			if pub.Total >= offset && len(pub.Items) < limit {
+				pub.Items = append(pub.Items, s.kinds.publicRow(v))
+			}
+			pub.Total++
 			continue
 		}
 		switch v.Health {
@@ -253,18 +437,161 @@ func (s *Server) twins(w http.ResponseWriter, r *http.Request) {
 		}
 		page.Total++
 	}
+	if p.Role == RolePublic {
+		writeJSON(w, http.StatusOK, pub)
+		return
+	}
 	writeJSON(w, http.StatusOK, page)
 }
 
-// twin serves GET /api/twins/{project}.
-func (s *Server) twin(w http.ResponseWriter, r *http.Request) {
+// visibleTwin looks up a twin the caller may see: 404 when there is none,
+// 403 for a contractor not among its parties. ok false means answered.
+func (s *Server) visibleTwin(w http.ResponseWriter, r *http.Request) (*twin.ProjectView, Principal, bool) {
+	p := principalOf(r.Context())
 	id := r.PathValue("project")
 	v, ok := s.cfg.Source.Twin(id)
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no twin for project %q", id))
+		return nil, p, false
+	}
+	if p.Role == RoleContractor && !p.sees(&v.Info) {
+		s.rejected(w, r, "forbidden")
+		writeError(w, http.StatusForbidden, fmt.Sprintf("project %s: your unit %s is not one of its parties", id, p.Unit))
+		return nil, p, false
+	}
+	return v, p, true
+}
+
+// twin serves GET /api/twins/{project}: the view, or its public fields for
+// a public token.
+func (s *Server) twin(w http.ResponseWriter, r *http.Request) {
+	v, p, ok := s.visibleTwin(w, r)
+	if !ok {
+		return
+	}
+	if p.Role == RolePublic {
+		writeJSON(w, http.StatusOK, s.kinds.publicProject(v))
 		return
 	}
 	writeJSON(w, http.StatusOK, v)
+}
+
+// SeriesLimit is a limit drawn on a sensor chart: the band of one rule (in
+// one period of the day, for rules with periods).
+type SeriesLimit struct {
+	Rule   string   `json:"rule"`
+	Label  string   `json:"label"`
+	Period string   `json:"period,omitempty"`
+	Warn   *float64 `json:"warn,omitempty"`
+	Stop   *float64 `json:"stop,omitempty"`
+	Below  bool     `json:"below,omitempty"`
+	// Aggregate is what the rule compares (mean, max, leq, rate ...) over
+	// Window; a rate's limits are not in the series' unit.
+	Aggregate string `json:"aggregate,omitempty"`
+	Window    string `json:"window,omitempty"`
+}
+
+// SeriesReport is the body of GET /api/twins/{project}/sites/{site}/series.
+type SeriesReport struct {
+	Project string             `json:"project"`
+	Site    string             `json:"site"`
+	Key     string             `json:"key"`
+	Unit    string             `json:"unit"`
+	Points  []twin.SensorPoint `json:"points"`
+	Limits  []SeriesLimit      `json:"limits"`
+}
+
+// series serves GET /api/twins/{project}/sites/{site}/series?key=: the
+// last hour of one sensor (key: kind or kind@equipment) per minute, with
+// the limits of the rules on it. The public may read dust and noise only.
+func (s *Server) series(w http.ResponseWriter, r *http.Request) {
+	q := &query{r: r}
+	key := q.str("key")
+	if key == "" {
+		writeError(w, http.StatusBadRequest, "query parameter key: is required (a sensor kind such as pm10, or kind@equipment)")
+		return
+	}
+	v, p, ok := s.visibleTwin(w, r)
+	if !ok {
+		return
+	}
+	kind, equipment, _ := strings.Cut(key, "@")
+	if p.Role == RolePublic && (equipment != "" || !slices.Contains(disturbanceKinds, kind)) {
+		writeError(w, http.StatusForbidden, "a public token may read the dust and noise series only ("+strings.Join(disturbanceKinds, ", ")+")")
+		return
+	}
+	siteID := r.PathValue("site")
+	var site *twin.SiteView
+	for i := range v.Sites {
+		if v.Sites[i].ID == siteID {
+			site = &v.Sites[i]
+		}
+	}
+	if site == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("project %s has no site %q", v.ID, siteID))
+		return
+	}
+	rep := SeriesReport{Project: v.ID, Site: siteID, Key: key, Unit: twin.CanonicalUnit(kind), Points: []twin.SensorPoint{}, Limits: []SeriesLimit{}}
+	if ss, ok := s.cfg.Source.(SeriesSource); ok {
+		if pts, ok := ss.Series(v.ID, siteID, key); ok {
+			rep.Points = pts
+		}
+	}
+	var eq *twin.Equipment
+	for i := range site.Equipment {
+		if site.Equipment[i].ID == equipment {
+			eq = &site.Equipment[i]
+		}
+	}
+	for _, sr := range s.cfg.Rules.Sensor {
+		if !slices.Contains(sr.Kinds, kind) {
+			continue
+		}
+		lim := SeriesLimit{Rule: sr.ID, Label: sr.Label, Aggregate: sr.Aggregate}
+		if sr.Window > 0 {
+			lim.Window = sr.Window.D().String()
+		}
+		switch {
+		case sr.Band != nil:
+			l := lim
+			l.Warn, l.Stop, l.Below = sr.Band.Warn, sr.Band.Stop, sr.Band.Below
+			rep.Limits = append(rep.Limits, l)
+		case len(sr.Periods) > 0:
+			for _, per := range sr.Periods {
+				l := lim
+				l.Period = per.Name + " " + per.From + "–" + per.To
+				l.Warn, l.Stop, l.Below = per.Band.Warn, per.Band.Stop, per.Band.Below
+				rep.Limits = append(rep.Limits, l)
+			}
+		case sr.Relative != nil:
+			base := equipmentBase(eq, sr.Relative.Base)
+			if base == 0 {
+				base = sr.Relative.Default
+			}
+			l := lim
+			if sr.Relative.Warn > 0 {
+				l.Warn = ptr(sr.Relative.Warn * base)
+			}
+			l.Stop = ptr(sr.Relative.Stop * base)
+			rep.Limits = append(rep.Limits, l)
+		}
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func equipmentBase(e *twin.Equipment, field string) float64 {
+	if e == nil {
+		return 0
+	}
+	switch field {
+	case "in_service_limit_ms":
+		return e.InServiceLimitMS
+	case "alarm_cumulative_mm":
+		return e.AlarmCumulativeMM
+	case "alarm_rate_mm_per_day":
+		return e.AlarmRateMMPerDay
+	}
+	return 0
 }
 
 // AuditReport is the body of GET /api/twins/{project}/audit.
@@ -277,12 +604,11 @@ type AuditReport struct {
 
 // audit serves GET /api/twins/{project}/audit: the chain and whether it holds.
 func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("project")
-	v, ok := s.cfg.Source.Twin(id)
+	v, _, ok := s.visibleTwin(w, r)
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no twin for project %q", id))
 		return
 	}
+	id := v.ID
 	rep := AuditReport{Project: id, Verified: true, Records: v.Audit}
 	if rep.Records == nil {
 		rep.Records = []twin.AuditRecord{}
@@ -300,48 +626,75 @@ type ActiveAlarm struct {
 	twin.Alarm
 }
 
-// alerts serves GET /api/alerts?limit=&project=&district=&level=&rule=&active=.
+// alerts serves GET /api/alerts?limit=&project=&district=&level=&rule=&kind=&active=.
 // By default it lists recent alert events, newest first; with active=true it
-// lists the alarms standing now, worst first.
+// lists the alarms standing now, worst first. A contractor sees its own
+// projects' alerts; the public sees dust and noise alerts, without the
+// responsible unit.
 func (s *Server) alerts(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r.Context())
 	q := &query{r: r}
 	limit := q.intIn("limit", 100, 1, 10000)
-	project := q.str("project")
-	district := q.str("district")
-	level := q.oneOf("level", "warn", "stop")
-	rule := q.str("rule")
+	f := alertFilter{Project: q.str("project"), District: q.str("district"), Rule: q.str("rule")}
+	f.Level = q.oneOf("level", "ok", "warn", "stop")
+	f.Kind = q.oneOf("kind", "sensor", "schedule", "funds", "wages", "hazard", "incident", "weather", "credit", "risk", "other")
 	active := q.oneOf("active", "true", "false") == "true"
 	if q.err != nil {
 		writeError(w, http.StatusBadRequest, q.err.Error())
 		return
 	}
 	if active {
-		out := []ActiveAlarm{}
+		out := []any{}
 		for _, v := range s.cfg.Source.Twins() {
-			if project != "" && v.ID != project || district != "" && !strings.EqualFold(v.Info.District, district) {
+			if f.Project != "" && v.ID != f.Project || f.District != "" && !strings.EqualFold(v.Info.District, f.District) ||
+				p.Role == RoleContractor && !p.sees(&v.Info) {
 				continue
 			}
 			for _, a := range v.Alarms {
-				if level != "" && a.Level.String() != level || rule != "" && a.Rule != rule {
+				al := twin.Alert{Project: v.ID, District: v.Info.District, Rule: a.Rule, Key: a.Key, Level: a.Level}
+				if f.Level != "" && a.Level.String() != f.Level || f.Rule != "" && a.Rule != f.Rule ||
+					f.Kind != "" && s.kinds.alertKind(a.Rule, a.Key) != f.Kind || !s.kinds.alertVisible(p, &al, &v.Info) {
+					continue
+				}
+				if p.Role == RolePublic {
+					out = append(out, PublicAlarm{Rule: a.Rule, Level: a.Level.String(), Reason: a.Reason, Since: a.Since})
 					continue
 				}
 				out = append(out, ActiveAlarm{Project: v.ID, District: v.Info.District, Alarm: a})
 			}
 		}
-		slices.SortStableFunc(out, func(a, b ActiveAlarm) int { return int(b.Level) - int(a.Level) })
+		level := func(x any) int {
+			switch a := x.(type) {
+			case ActiveAlarm:
+				return int(a.Level)
+			case PublicAlarm:
+				return map[string]int{"warn": 1, "stop": 2}[a.Level]
+			}
+			return 0
+		}
+		slices.SortStableFunc(out, func(a, b any) int { return level(b) - level(a) })
 		if len(out) > limit {
 			out = out[:limit]
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"active": out, "total": len(out)})
 		return
 	}
-	out := []twin.Alert{}
+	infos := map[string]*twin.ProjectInfo{}
+	if p.Role == RoleContractor {
+		for _, v := range s.cfg.Source.Twins() {
+			infos[v.ID] = &v.Info
+		}
+	}
+	out := []any{}
 	for _, a := range s.cfg.Source.Alerts(0) {
-		if project != "" && a.Project != project || district != "" && !strings.EqualFold(a.District, district) ||
-			level != "" && a.Level.String() != level || rule != "" && a.Rule != rule {
+		if !f.match(s.kinds, &a) || !s.kinds.alertVisible(p, &a, infos[a.Project]) {
 			continue
 		}
-		out = append(out, a)
+		if p.Role == RolePublic {
+			out = append(out, s.kinds.publicAlert(a))
+		} else {
+			out = append(out, s.kinds.item(a))
+		}
 		if len(out) == limit {
 			break
 		}
@@ -364,6 +717,17 @@ type NearSite struct {
 	Pits       []twin.Equipment `json:"pits"`
 }
 
+// PublicNearSite is a row of GET /api/sites/near for a public token.
+type PublicNearSite struct {
+	Project    string  `json:"project"`
+	District   string  `json:"district,omitempty"`
+	Site       string  `json:"site"`
+	Name       string  `json:"name,omitempty"`
+	Lat        float64 `json:"lat"`
+	Lon        float64 `json:"lon"`
+	DistanceKm float64 `json:"distance_km"`
+}
+
 // near serves GET /api/sites/near?lat=&lon=&radius_km=: every registered
 // site within the radius, nearest first, with its cranes and pits.
 func (s *Server) near(w http.ResponseWriter, r *http.Request) {
@@ -376,8 +740,12 @@ func (s *Server) near(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, q.err.Error()+" (example: /api/sites/near?lat=22.54&lon=114.06&radius_km=10)")
 		return
 	}
+	p := principalOf(r.Context())
 	out := []NearSite{}
 	for _, v := range s.cfg.Source.Twins() {
+		if p.Role == RoleContractor && !p.sees(&v.Info) {
+			continue
+		}
 		for _, site := range v.Sites {
 			if !site.Registered {
 				continue
@@ -414,6 +782,14 @@ func (s *Server) near(w http.ResponseWriter, r *http.Request) {
 	total := len(out)
 	if len(out) > limit {
 		out = out[:limit]
+	}
+	if p.Role == RolePublic {
+		pub := make([]PublicNearSite, len(out))
+		for i, n := range out {
+			pub[i] = PublicNearSite{Project: n.Project, District: n.District, Site: n.Site, Name: n.Name, Lat: n.Lat, Lon: n.Lon, DistanceKm: n.DistanceKm}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"lat": lat, "lon": lon, "radius_km": radius, "total": total, "sites": pub})
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"lat": lat, "lon": lon, "radius_km": radius, "total": total, "sites": out})
 }

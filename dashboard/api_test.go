@@ -76,8 +76,12 @@ func newSource(t *testing.T) *memSource {
 		src.alerts = append(src.alerts, eff.Alerts...)
 	}
 	reg := func(id, name, district string) string {
+		contractor := "C-1"
+		if id == "P-002" {
+			contractor = "C-2"
+		}
 		return `{"specversion":"1.0","id":"reg-` + id + `","type":"project.registered","source":"t","time":"2026-11-20T01:00:00Z","project":"` + id +
-			`","data":{"name":"` + name + `","district":"` + district + `","kind":"housing","owner":"O-1","contractor":"C-1","supervisor":"S-1","budget_cny":1e8,"planned_start":"2026-11-15","planned_finish":"2027-12-31"}}`
+			`","data":{"name":"` + name + `","district":"` + district + `","kind":"housing","owner":"O-1","contractor":"` + contractor + `","supervisor":"S-1","budget_cny":1e8,"planned_start":"2026-11-15","planned_finish":"2027-12-31"}}`
 	}
 	site := func(id, lat, lon string) string {
 		return `{"specversion":"1.0","id":"site-` + id + `","type":"site.added","source":"t","time":"2026-11-20T01:00:00Z","project":"` + id + `","site":"` + id +
@@ -100,7 +104,7 @@ func newSource(t *testing.T) *memSource {
 func TestAPI(t *testing.T) {
 	src := newSource(t)
 	healthy := true
-	s, err := New(Config{Source: src, Health: func() error {
+	s, err := New(Config{Source: src, Open: true, Health: func() error {
 		if healthy {
 			return nil
 		}
@@ -130,15 +134,24 @@ func TestAPI(t *testing.T) {
 		{"alerts", "GET", "/api/alerts", 200, []string{`"rule":"pm10_hourly"`, `"rule":"noise_leq"`}},
 		{"alerts by project", "GET", "/api/alerts?project=P-001", 200, []string{`"total":1`, `"noise_leq"`}},
 		{"active alarms", "GET", "/api/alerts?active=true&level=stop", 200, []string{`"total":1`, `"project":"P-001"`}},
-		{"bad level", "GET", "/api/alerts?level=orange", 400, []string{`level: must be one of warn, stop`}},
+		{"bad level", "GET", "/api/alerts?level=orange", 400, []string{`level: must be one of ok, warn, stop`}},
 		{"near", "GET", "/api/sites/near?lat=22.52&lon=113.93&radius_km=6", 200, []string{`"total":2`, `"site":"P-001-S1"`, `"P-001-S1-TC1"`, `"site":"P-003-S1"`}},
 		{"near small radius", "GET", "/api/sites/near?lat=22.52&lon=113.93&radius_km=1", 200, []string{`"total":1`}},
 		{"near missing lat", "GET", "/api/sites/near?lon=113.93&radius_km=1", 400, []string{`lat: is required`}},
 		{"near bad lon", "GET", "/api/sites/near?lat=22&lon=500&radius_km=1", 400, []string{`lon: must be a number from -180 to 180`}},
 		{"method", "POST", "/api/twins", 405, []string{`POST is not allowed here; use GET`}},
 		{"unknown api", "GET", "/api/nope", 404, []string{`no API endpoint /api/nope`}},
+		{"alerts by kind", "GET", "/api/alerts?kind=sensor&project=P-001", 200, []string{`"total":1`, `"kind":"sensor"`}},
+		{"bad kind", "GET", "/api/alerts?kind=purple", 400, []string{`kind: must be one of`}},
+		{"series", "GET", "/api/twins/P-003/sites/P-003-S1/series?key=pm10", 200, []string{`"unit":"µg/m³"`, `"rule":"pm10_hourly"`, `"warn":150`, `"stop":200`}},
+		{"series without key", "GET", "/api/twins/P-003/sites/P-003-S1/series", 400, []string{`key: is required`}},
+		{"series unknown site", "GET", "/api/twins/P-003/sites/nope/series?key=pm10", 404, []string{`has no site`}},
+		{"crane limits", "GET", "/api/twins/P-001/sites/P-001-S1/series?key=wind_speed@P-001-S1-TC1", 200, []string{`"rule":"crane_wind"`}},
+		{"openapi", "GET", "/api/openapi.json", 200, []string{`"openapi"`}},
+		{"static", "GET", "/static/app.js", 200, nil},
+		{"static missing", "GET", "/static/nope.js", 404, []string{`no static file`}},
 		{"healthz", "GET", "/healthz", 200, []string{`"status":"ok"`}},
-		{"page", "GET", "/", 200, []string{`<title>sitetwin</title>`}},
+		{"page", "GET", "/", 200, []string{`<title>sitetwin`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -49,11 +51,14 @@ type runConfig struct {
 	Models      string
 	Remotes     remoteFlags
 	ModelWait   time.Duration
+	TokensFile  string
+	Open        bool
+	Origins     []string
 }
 
 func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, error) {
 	var c runConfig
-	var brokers string
+	var brokers, origins string
 	fs := flagSet("run", "[flags]", stderr)
 	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "HTTP API and page address")
 	fs.StringVar(&c.KafkaListen, "kafka-listen", "127.0.0.1:9092", "address of the embedded Kafka-protocol broker")
@@ -74,6 +79,9 @@ func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, erro
 	fs.StringVar(&c.Models, "models", "delay,typhoon", "built-in prediction models to run (comma-separated; all; none); see `sitetwin models`")
 	fs.Var(&c.Remotes, "model", "a remote prediction model, name=http://host/path (repeatable; see the README for its JSON)")
 	fs.DurationVar(&c.ModelWait, "model-timeout", 10*time.Second, "how long one model run may take (a remote model's request)")
+	fs.StringVar(&c.TokensFile, "tokens", "", "file of API tokens, one `TOKEN ROLE [UNIT]` per line (ROLE regulator, contractor or public); also SITETWIN_TOKENS_FILE. Without it and without --open, a loopback --http address serves openly and any other address gets a generated regulator token printed in the log")
+	fs.BoolVar(&c.Open, "open", false, "serve the API, websocket and page without tokens, everyone a regulator (a local demo only)")
+	fs.StringVar(&origins, "allow-origin", "", "comma-separated origins (scheme://host:port) whose pages may open the websocket, besides this server's own")
 	fs.DurationVar(&c.Retention, "retention", 7*24*time.Hour, "retention of the topics sitetwin creates, but the compacted twin-state (0: the broker's default)")
 	if _, err := parseFlags(fs, args, getenv, 0); err != nil {
 		return c, err
@@ -82,6 +90,14 @@ func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, erro
 		if b = strings.TrimSpace(b); b != "" {
 			c.Brokers = append(c.Brokers, b)
 		}
+	}
+	for _, o := range strings.Split(origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.Origins = append(c.Origins, o)
+		}
+	}
+	if c.TokensFile == "" {
+		c.TokensFile = getenv("SITETWIN_TOKENS_FILE")
 	}
 	switch {
 	case c.Projects < 0 || c.Projects > 100000:
@@ -96,6 +112,8 @@ func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, erro
 		return c, fmt.Errorf("%w: --session-timeout must be at least 6s", errUsage)
 	case strings.ContainsAny(c.Instance, " \t"):
 		return c, fmt.Errorf("%w: --instance must not contain spaces", errUsage)
+	case c.Open && c.TokensFile != "":
+		return c, fmt.Errorf("%w: --open and --tokens exclude each other", errUsage)
 	}
 	return c, nil
 }
@@ -138,6 +156,49 @@ func loadRules(file string) (*twin.Rules, error) {
 		return nil, fmt.Errorf("read rule pack: %w", err)
 	}
 	return twin.ParseRules(b)
+}
+
+// dashboardAuth decides who may use the HTTP API: the tokens of the tokens
+// file; everyone with --open; and with neither, everyone if the address is
+// loopback (so that the quick start shows the dashboard at once, and only
+// to this machine), else a regulator token generated now and printed in
+// the log (never an open API on a network by default). It returns the
+// page's URL to log, with a generated token in its fragment.
+func dashboardAuth(cfg runConfig, addr string, log *slog.Logger) (*dashboard.Tokens, bool, string, error) {
+	url := "http://" + addr + "/"
+	switch {
+	case cfg.TokensFile != "":
+		b, err := os.ReadFile(cfg.TokensFile)
+		if err != nil {
+			return nil, false, "", fmt.Errorf("tokens file: %w", err)
+		}
+		t, err := dashboard.ParseTokens(b)
+		if err != nil {
+			return nil, false, "", fmt.Errorf("tokens file %s: %w", cfg.TokensFile, err)
+		}
+		log.Info("api tokens loaded", "file", cfg.TokensFile, "tokens", t.Len())
+		return t, false, url, nil
+	case cfg.Open:
+		log.Warn("!!! --open: the API, websocket and page need NO TOKEN; everyone who can reach " + addr + " is a regulator and sees every project's funds and hazards. For a local demo only; use --tokens FILE otherwise !!!")
+		return nil, true, url, nil
+	}
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			log.Warn("!!! no --tokens file: serving WITHOUT AUTHENTICATION on the loopback address " + addr + " only (a local demo); anyone on this machine is a regulator. Use --tokens FILE before listening on a network !!!")
+			return nil, true, url, nil
+		}
+	}
+	var raw [24]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, false, "", fmt.Errorf("generate a token: %w", err)
+	}
+	tok := base64.RawURLEncoding.EncodeToString(raw[:])
+	t, err := dashboard.ParseTokens([]byte(tok + " regulator\n"))
+	if err != nil {
+		return nil, false, "", fmt.Errorf("generated token: %w", err)
+	}
+	log.Warn("no --tokens file and a non-loopback address: generated a regulator token for this run; open the dashboard at the url, or send `Authorization: Bearer TOKEN`", "token", tok, "url", url+"#token="+tok)
+	return t, false, url + "#token=" + tok, nil
 }
 
 // app is a running `sitetwin run`.
@@ -206,14 +267,6 @@ func startApp(ctx context.Context, cfg runConfig, log *slog.Logger) (a *app, err
 	}
 	a.Engine = eng
 
-	api, err := dashboard.New(dashboard.Config{
-		Source: eng.Store(), Health: eng.Health, Logger: log,
-		Stats:   func() any { return eng.Stats() },
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-	})
-	if err != nil {
-		return nil, err
-	}
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
@@ -222,14 +275,34 @@ func startApp(ctx context.Context, cfg runConfig, log *slog.Logger) (a *app, err
 		return nil, fmt.Errorf("http listen %s: %w", cfg.HTTP, err)
 	}
 	a.HTTPAddr = ln.Addr().String()
+	tokens, open, pageURL, err := dashboardAuth(cfg, a.HTTPAddr, log)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	api, err := dashboard.New(dashboard.Config{
+		Source: eng.Store(), Health: eng.Health, Logger: log, Rules: rules,
+		Tokens: tokens, Open: open, AllowedOrigins: cfg.Origins, Registerer: reg,
+		Stats: func() any { return eng.Stats() },
+		Load: func() dashboard.Load {
+			s := eng.Stats()
+			return dashboard.Load{Events: s.Events, Lag: s.Lag}
+		},
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+	})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("http api listening", "url", "http://"+a.HTTPAddr+"/")
+	log.Info("http api listening", "url", "http://"+a.HTTPAddr+"/", "dashboard", pageURL)
 
 	a.stopped = ctx
 	ctx, a.cancel = context.WithCancel(ctx)
 	g, gctx := errgroup.WithContext(ctx)
 	a.group = g
 	g.Go(func() error { return eng.Run(gctx) })
+	g.Go(func() error { return api.Run(gctx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
