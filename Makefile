@@ -6,14 +6,20 @@ GO ?= go
 test: deps
 	$(GO) test -race -timeout 9m ./...
 
-# kcat is the outside Kafka client of the end-to-end tests. Without it those
-# tests skip (and fail under CI=true).
+# kcat is the outside Kafka client of the end-to-end tests, chromium the
+# browser of the dashboard's browser test. Without them those tests skip
+# (and fail under CI=true).
 deps:
 	@command -v kcat >/dev/null 2>&1 || { \
 		echo "installing kcat (Debian package kcat)"; \
 		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null \
 		|| echo "could not install kcat: tests that need it will skip (or fail under CI=true)"; }
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+		echo "installing chromium (Debian package chromium)"; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+		|| echo "could not install chromium: the browser test will skip (or fail under CI=true)"; }
 
 build:
 	$(GO) build -o sitetwin ./cmd/sitetwin
