@@ -54,10 +54,11 @@ type Tokens struct {
 
 // TokenError is a bad line of a tokens file.
 type TokenError struct {
-	Line int
-	Msg  string
+	Line int    // 1-based line number
+	Msg  string // what is wrong with it
 }
 
+// Error says which line is bad and why.
 func (e *TokenError) Error() string { return fmt.Sprintf("tokens line %d: %s", e.Line, e.Msg) }
 
 // MinTokenLength is the shortest token ParseTokens accepts.

@@ -1,8 +1,10 @@
 package dashboard
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -371,11 +373,19 @@ func (h *hub) snapshotRows(c *client, topic, district string) [][]byte {
 	var out [][]byte
 	for first := true; first || len(rows) > 0; first = false {
 		n := min(len(rows), snapshotChunk)
-		m := message{Type: "snapshot", Topic: topic, District: district, Projects: rows[:n:n], More: n < len(rows)}
-		if m.Projects == nil {
-			m.Projects = []json.RawMessage{}
+		var buf bytes.Buffer // by hand: the rows are encoded already
+		fmt.Fprintf(&buf, `{"type":"snapshot","topic":%q`, topic)
+		if district != "" {
+			buf.WriteString(`,"district":`)
+			buf.Write(mustJSON(district))
 		}
-		out = append(out, mustJSON(m))
+		buf.WriteString(`,"projects":`)
+		joinRaw(&buf, rows[:n])
+		if n < len(rows) {
+			buf.WriteString(`,"more":true`)
+		}
+		buf.WriteByte('}')
+		out = append(out, buf.Bytes())
 		rows = rows[n:]
 	}
 	return out

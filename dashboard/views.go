@@ -61,7 +61,8 @@ type ProjectRow struct {
 	Sites      []RowSite   `json:"sites"`
 }
 
-// RowSite is a site of a ProjectRow.
+// RowSite is a site of a ProjectRow. Its health is the worst of its own
+// alarms and the project-wide ones, Reason the worst alarm's.
 type RowSite struct {
 	ID     string      `json:"id"`
 	Name   string      `json:"name,omitempty"`
@@ -306,13 +307,16 @@ func projectRow(v *twin.ProjectView) ProjectRow {
 		if !s.Registered {
 			continue
 		}
-		rs := RowSite{ID: s.ID, Name: s.Name, Lat: s.Lat, Lon: s.Lon, Health: s.Health, Cranes: s.Cranes, Pits: s.Pits}
-		if rs.Health == "" {
-			rs.Health = twin.Green
+		rs := RowSite{ID: s.ID, Name: s.Name, Lat: s.Lat, Lon: s.Lon, Cranes: s.Cranes, Pits: s.Pits}
+		// a site shows its own alarms and the project's (schedule, funds,
+		// credit ...), not those of the project's other sites
+		worst := twin.LevelOK
+		for _, a := range v.Alarms {
+			if (a.Site == "" || a.Site == s.ID) && a.Level > worst {
+				worst, rs.Reason = a.Level, a.Reason
+			}
 		}
-		if len(s.Reasons) > 0 {
-			rs.Reason = s.Reasons[0]
-		}
+		rs.Health = twin.HealthOf(worst)
 		lvl, _ := worstRisk(v.Risks, func(subject string) bool { return subject != "" && strings.HasPrefix(subject, s.ID) })
 		rs.Risk = lvl.String()
 		r.Sites = append(r.Sites, rs)

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -216,30 +217,63 @@ func (c *client) take() (frames [][]byte, code int) {
 	c.mu.Unlock()
 	frames = p.msgs
 	if len(p.rows) > 0 {
-		m := message{Type: "projects"}
+		// assembled by hand: the rows are encoded already, and
+		// json.Marshal would validate every byte of them again
+		var rows []json.RawMessage
+		var removed []string
 		for _, id := range sortedKeys(p.rows) {
 			if b := p.rows[id]; b != nil {
-				m.Projects = append(m.Projects, b)
+				rows = append(rows, b)
 			} else {
-				m.Removed = append(m.Removed, id)
+				removed = append(removed, id)
 			}
 		}
-		frames = append(frames, mustJSON(m))
+		var buf bytes.Buffer
+		buf.WriteString(`{"type":"projects"`)
+		if len(rows) > 0 {
+			buf.WriteString(`,"projects":`)
+			joinRaw(&buf, rows)
+		}
+		if len(removed) > 0 {
+			buf.WriteString(`,"removed":`)
+			buf.Write(mustJSON(removed))
+		}
+		buf.WriteByte('}')
+		frames = append(frames, buf.Bytes())
 	}
 	for _, id := range sortedKeys(p.twins) {
 		frames = append(frames, mustJSON(message{Type: "twin", Project: id, Twin: c.s.twinJSON(c.p, p.twins[id])}))
 	}
 	if len(p.alerts) > 0 || p.dropped > 0 {
-		m := message{Type: "alerts", Dropped: p.dropped, Alerts: make([]json.RawMessage, 0, len(p.alerts))}
+		alerts := make([]json.RawMessage, 0, len(p.alerts))
 		for i := len(p.alerts) - 1; i >= 0; i-- {
-			m.Alerts = append(m.Alerts, p.alerts[i]) // newest first
+			alerts = append(alerts, p.alerts[i]) // newest first
 		}
-		frames = append(frames, mustJSON(m))
+		var buf bytes.Buffer
+		buf.WriteString(`{"type":"alerts","alerts":`)
+		joinRaw(&buf, alerts)
+		if p.dropped > 0 {
+			fmt.Fprintf(&buf, `,"dropped":%d`, p.dropped)
+		}
+		buf.WriteByte('}')
+		frames = append(frames, buf.Bytes())
 	}
 	if p.summary != nil {
 		frames = append(frames, p.summary)
 	}
 	return frames, code
+}
+
+// joinRaw writes encoded values as a JSON array.
+func joinRaw(buf *bytes.Buffer, items []json.RawMessage) {
+	buf.WriteByte('[')
+	for i, it := range items {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(it)
+	}
+	buf.WriteByte(']')
 }
 
 // twinJSON encodes a view as p may see it; "null" for nil.

@@ -26,13 +26,18 @@ const state = {
 
 // ---- token and REST ----
 
+// the fragment may carry a token (#token=..., printed in the log by a run
+// that generated one; kept in this tab's session, then removed from the
+// address) and a project to open (#project=P-001, kept for links)
 function loadToken() {
   const m = location.hash.match(/token=([A-Za-z0-9._~-]+)/);
+  const p = location.hash.match(/project=([A-Za-z0-9._:@\/-]+)/);
   if (m) {
     sessionStorage.setItem("sitetwin-token", m[1]);
-    history.replaceState(null, "", location.pathname + location.search);
+    history.replaceState(null, "", location.pathname + location.search + (p ? "#project=" + p[1] : ""));
   }
   state.token = sessionStorage.getItem("sitetwin-token");
+  if (p) state.project = decodeURIComponent(p[1]);
 }
 
 async function api(path) {
@@ -367,6 +372,7 @@ function openProject(id) {
   $("p-title").textContent = "Project " + id;
   $("sensors").replaceChildren();
   $("project").hidden = false;
+  history.replaceState(null, "", location.pathname + location.search + "#project=" + encodeURIComponent(id));
   send({ op: "subscribe", topic: "twin", project: id });
   $("project").focus();
   $("project").scrollIntoView({ block: "nearest" });
@@ -376,6 +382,7 @@ $("p-close").addEventListener("click", () => {
   if (state.project) send({ op: "unsubscribe", topic: "twin", project: state.project });
   state.project = null;
   $("project").hidden = true;
+  history.replaceState(null, "", location.pathname + location.search);
 });
 
 const fmtDate = (s) => (s ? new Date(s).toISOString().slice(0, 10) : "–");
@@ -423,8 +430,8 @@ function renderGantt(v) {
   s.setAttribute("width", "100%");
   if (delay && delay.dates && delay.dates.p50 && delay.dates.p80) {
     const a = x(Date.parse(delay.dates.p50)), b = x(Date.parse(delay.dates.p80));
-    svg("rect", { x: a, y: 0, width: Math.max(b - a, 2), height: H - 20, class: "band" }, s);
-    svg("text", { x: a, y: H - 6 }, s).textContent = "P50 " + fmtDate(delay.dates.p50) + " – P80 " + fmtDate(delay.dates.p80);
+    svg("rect", { x: a, y: 0, width: Math.max(b - a, 4), height: H - 20, class: "band" }, s);
+    svg("text", { x: W - 2, y: H - 6, "text-anchor": "end" }, s).textContent = "forecast finish P50 " + fmtDate(delay.dates.p50) + " – P80 " + fmtDate(delay.dates.p80);
   }
   ms.forEach((m, i) => {
     const y = i * rowH + 4;
@@ -445,8 +452,8 @@ function renderGantt(v) {
     svg("line", { x1: c, x2: c, y1: 0, y2: H - 20, class: "today" }, s);
   }
   svg("line", { x1: left, x2: W - 10, y1: H - 20, y2: H - 20, class: "axis" }, s);
-  svg("text", { x: left, y: H - 6 + (delay ? -12 : 0) }, s).textContent = fmtDate(new Date(t0).toISOString());
-  svg("text", { x: W - 70, y: H - 6 + (delay ? -12 : 0) }, s).textContent = fmtDate(new Date(t1).toISOString());
+  svg("text", { x: left, y: H - 6 }, s).textContent = fmtDate(new Date(t0).toISOString());
+  if (!delay) svg("text", { x: W - 2, y: H - 6, "text-anchor": "end" }, s).textContent = fmtDate(new Date(t1).toISOString());
   box.replaceChildren(s);
 }
 
@@ -535,7 +542,8 @@ function chart(site, r) {
   const W = 240, H = 70;
   const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", preserveAspectRatio: "none" });
   const vals = r.points.flatMap((p) => [p.mean, p.max]);
-  const limits = r.limits.filter((l) => l.aggregate !== "rate"); // a rate's limit is not in the series' unit
+  // a rate's or a sum's limit is not in the unit of the readings drawn
+  const limits = r.limits.filter((l) => !/^(rate|sum)/.test(l.aggregate || ""));
   for (const l of limits) { if (l.warn != null) vals.push(l.warn); if (l.stop != null) vals.push(l.stop); }
   const lo = Math.min(0, ...vals), hi = Math.max(1, ...vals) * 1.05;
   const t1 = last ? Date.parse(last.start) : Date.now(), t0 = t1 - 3600e3;
@@ -554,6 +562,7 @@ function chart(site, r) {
   if (r.points.length) {
     svg("polyline", { points: r.points.map((p) => x(Date.parse(p.start)) + "," + y(p.max)).join(" "), class: "max" }, s);
     svg("polyline", { points: r.points.map((p) => x(Date.parse(p.start)) + "," + y(p.mean)).join(" "), class: "line" }, s);
+    if (r.points.length < 5) for (const p of r.points) svg("circle", { cx: x(Date.parse(p.start)), cy: y(p.mean), r: 2, class: "pt" }, s);
   }
   s.setAttribute("aria-label", `${r.key} at ${site.id}: ${r.points.length} minutes` + (last ? `, latest ${last.mean.toFixed(1)} ${r.unit}` : "") +
     (r.limits.length ? `; limits ${r.limits.map((l) => l.label + " " + (l.warn ?? "") + "/" + (l.stop ?? "")).join(", ")}` : ""));
@@ -573,6 +582,7 @@ async function start() {
 }
 
 loadToken();
+if (state.project) openProject(state.project); // subscribed once connected
 start();
 // the panel's charts and audit refresh while it is open
 setInterval(() => { if (state.twin) renderProject(); }, 10000);
