@@ -211,6 +211,19 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Errorf("first alert %q: want its reason and the responsible unit", feedText)
 	}
 
+	// a typhoon advisory draws its track and wind radii over the city
+	now := time.Now().UTC()
+	var track []string
+	for i, pt := range [][2]float64{{20.2, 116.8}, {21.0, 115.6}, {21.8, 114.6}, {22.6, 113.7}} {
+		track = append(track, fmt.Sprintf(`{"time":%q,"lat":%g,"lon":%g,"pressure_hpa":955,"max_wind_ms":42,"wind_avg_minutes":10,"rmw_km":30,"r30_km":180,"r50_km":80}`,
+			now.Add(time.Duration(6*i)*time.Hour).Format(time.RFC3339), pt[0], pt[1]))
+	}
+	adv := `{"specversion":"1.0","id":"browser-adv","type":"typhoon.advisory","source":"hko","time":"` + now.Format(time.RFC3339) +
+		`","project":"*","data":{"name":"TESTSTORM","issued":"` + now.Format(time.RFC3339) + `","track":[` + strings.Join(track, ",") + `]}}`
+	produceStream(t, srv.a.KafkaAddr, []*twin.Event{mustEvent(t, adv)})
+	jsEventually(t, ctx, 5*time.Second, `document.querySelectorAll('#map .track').length === 1 && document.querySelectorAll('#map .r30').length === 4 && /TESTSTORM/.test(document.getElementById('advisory').textContent)`,
+		`document.querySelectorAll('#map .track').length + ' tracks; ' + document.getElementById('advisory').textContent`)
+
 	// clicking the site opens the project
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel))); err != nil {
 		t.Fatal(err)

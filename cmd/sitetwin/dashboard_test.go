@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -187,5 +189,24 @@ func TestDashboardAuthDefaults(t *testing.T) {
 	})
 	if err != nil || cfg.TokensFile != file {
 		t.Errorf("SITETWIN_TOKENS_FILE: %v %q", err, cfg.TokensFile)
+	}
+}
+
+// TestRunHTTPAddressInUse: a second run on a busy address fails with a
+// message, closing the broker it started (it used to panic).
+func TestRunHTTPAddressInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg, err := parseRunFlags([]string{"--http", ln.Addr().String(), "--kafka-listen", "127.0.0.1:0", "--data-dir", "", "--projects", "0"},
+		io.Discard, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = startApp(context.Background(), cfg, testLog(t))
+	if err == nil || !strings.Contains(err.Error(), "address in use") {
+		t.Fatalf("startApp on a busy address: %v", err)
 	}
 }

@@ -222,9 +222,10 @@ func startApp(ctx context.Context, cfg runConfig, log *slog.Logger) (a *app, err
 		return nil, err
 	}
 	a = &app{log: log}
+	started := a // a is nil once a failure returns
 	defer func() {
-		if err != nil && a.broker != nil {
-			a.broker.Close()
+		if err != nil && started.broker != nil {
+			started.broker.Close()
 		}
 	}()
 	brokers := cfg.Brokers
