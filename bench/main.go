@@ -2,6 +2,7 @@
 // bench/RESULTS.md with the command and the machine.
 //
 //	go run ./bench restore [--twins 100000] [--steady-minutes 0] [--results bench/RESULTS.md]
+//	go run ./bench websocket [--clients 1000] [--projects 300] [--seconds 20] [--results bench/RESULTS.md]
 //
 // Scenarios:
 //
@@ -9,6 +10,9 @@
 //	         the changelog of an embedded broker, and time an engine that
 //	         joins the group and restores them (the start of a process that
 //	         takes over partitions).
+//	websocket the engine at full rate without and with websocket clients
+//	         subscribed to the city: its throughput, and the delivery
+//	         latency (p50, p99) from produce to client receipt.
 package main
 
 import (
@@ -32,13 +36,15 @@ func main() {
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: go run ./bench restore [flags] (see the package comment)")
+		return errors.New("usage: go run ./bench restore|websocket [flags] (see the package comment)")
 	}
 	switch args[0] {
 	case "restore":
 		return restoreScenario(ctx, args[1:], out)
+	case "websocket":
+		return wsScenario(ctx, args[1:], out)
 	}
-	return fmt.Errorf("unknown scenario %q (known: restore)", args[0])
+	return fmt.Errorf("unknown scenario %q (known: restore, websocket)", args[0])
 }
 
 // machine describes where the figures were taken.

@@ -1,0 +1,377 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sitetwin/sitetwin/citysim"
+	"github.com/sitetwin/sitetwin/dashboard"
+	"github.com/sitetwin/sitetwin/streams"
+	"github.com/sitetwin/sitetwin/twin"
+)
+
+// The websocket scenario: the engine applies the simulated city's live
+// events as fast as it can (the producer keeps its lag bounded), first
+// without websocket clients, then with N clients subscribed to the city.
+// A probe project's site is renamed every probeEvery ("probe-<k>"); each
+// client notes when the row with probe k arrives, which gives the delivery
+// latency from the produce call to the client's receipt (the engine's
+// checkpoint interval, the feed and the client's rate limit included).
+
+const (
+	probeProject = "P-PROBE"
+	probeSite    = "P-PROBE-S1"
+	probeEvery   = 500 * time.Millisecond
+)
+
+func wsScenario(ctx context.Context, args []string, out io.Writer) error {
+	fs := flagSet("websocket")
+	nClients := fs.Int("clients", 1000, "websocket clients subscribed to the city")
+	projects := fs.Int("projects", 300, "projects in the simulated city")
+	seconds := fs.Int("seconds", 20, "length of each phase (without clients, with clients)")
+	partitions := fs.Int("partitions", 6, "partitions of the topics")
+	results := fs.String("results", "bench/RESULTS.md", "append the figures to this file (empty: do not)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *nClients < 1 || *seconds < 1 || *projects < 1 || *projects > citysim.MaxProjects {
+		return errors.New("--clients, --seconds and --projects must be positive (projects at most citysim.MaxProjects)")
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	b, err := streams.NewBroker(streams.BrokerConfig{Listen: "127.0.0.1:0", Partitions: *partitions})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	reg := prometheus.NewRegistry()
+	eng, err := streams.NewEngine(streams.EngineConfig{
+		Brokers: []string{b.Addr()}, Group: "bench-ws", Instance: "bench", Logger: log, Registerer: reg,
+		TopicOptions: streams.TopicOptions{Partitions: int32(*partitions)},
+	})
+	if err != nil {
+		return err
+	}
+	api, err := dashboard.New(dashboard.Config{Source: eng.Store(), Open: true, Registerer: reg, Logger: log,
+		Load: func() dashboard.Load { s := eng.Stats(); return dashboard.Load{Events: s.Events, Lag: s.Lag} }})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	engErr := make(chan error, 1)
+	wg.Add(2)
+	go func() { defer wg.Done(); engErr <- eng.Run(ctx) }()
+	go func() { defer wg.Done(); api.Run(ctx) }() //nolint:errcheck // returns nil
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln) //nolint:errcheck // closed below
+	defer func() {
+		srv.Close()
+		cancel()
+		wg.Wait()
+	}()
+	select {
+	case <-eng.Ready():
+	case err := <-engErr:
+		return fmt.Errorf("engine: %w", err)
+	case <-time.After(2 * time.Minute):
+		return errors.New("engine not ready after 2 minutes")
+	}
+
+	now := time.Now().UTC()
+	city, err := citysim.New(citysim.Config{Projects: *projects, Seed: 1, Start: now, Rate: 50000})
+	if err != nil {
+		return err
+	}
+	pub, err := streams.NewPublisher([]string{b.Addr()}, streams.DefaultTopics(), "bench-ws")
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	boot := append(city.Bootstrap(), probeRegistration(now)...)
+	if err := pub.Publish(ctx, boot...); err != nil {
+		return err
+	}
+	if err := pub.Flush(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "city of %d projects registered (%d events); waiting for the engine ...\n", *projects, len(boot))
+	for eng.Stats().Lag > 0 || eng.Stats().Twins < *projects {
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	phase := func(name string, clients int) (phaseResult, error) {
+		fmt.Fprintf(out, "phase %s: %d clients, %d s ...\n", name, clients, *seconds)
+		var col collector
+		conns := make([]*websocket.Conn, 0, clients)
+		for i := range clients {
+			c, err := dialCity("ws://"+ln.Addr().String()+"/ws", &col)
+			if err != nil {
+				return phaseResult{}, fmt.Errorf("client %d: %w", i, err)
+			}
+			conns = append(conns, c)
+		}
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		unwatch := eng.Store().Watch(func(ids []string, _ []twin.Alert) {
+			if !slices.Contains(ids, probeProject) {
+				return
+			}
+			at := time.Now()
+			if v, ok := eng.Store().Twin(probeProject); ok && len(v.Sites) > 0 {
+				if k, err := strconv.Atoi(strings.TrimPrefix(v.Sites[0].Name, "probe-")); err == nil {
+					col.stored(k, at)
+				}
+			}
+		})
+		defer unwatch()
+		pctx, stop := context.WithTimeout(ctx, time.Duration(*seconds)*time.Second)
+		defer stop()
+		ev0, t0 := eng.Stats().Events, time.Now()
+		errc := make(chan error, 2)
+		go func() { errc <- produceFull(pctx, ctx, pub, city, eng) }()
+		go func() { errc <- probe(pctx, ctx, pub, &col) }()
+		for range 2 {
+			if err := <-errc; err != nil {
+				return phaseResult{}, err
+			}
+		}
+		r := phaseResult{name: name, clients: clients, rate: float64(eng.Stats().Events-ev0) / time.Since(t0).Seconds()}
+		time.Sleep(time.Second) // the last probes arrive
+		r.lat, r.probes, r.frames = col.summary()
+		r.store = col.storeLatencies()
+		return r, nil
+	}
+	without, err := phase("without clients", 0)
+	if err != nil {
+		return err
+	}
+	with, err := phase("with clients", *nClients)
+	if err != nil {
+		return err
+	}
+	coalesced, dropped := metricSum(reg, "sitetwin_ws_coalesced_total"), metricSum(reg, "sitetwin_ws_dropped_total")
+
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "| phase | clients | engine events/s | produce → store p50 | p99 | probe deliveries | produce → client p50 | p99 | max |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, r := range []phaseResult{without, with} {
+		p50, p99, mx, s50, s99 := "–", "–", "–", "–", "–"
+		if len(r.lat) > 0 {
+			p50, p99, mx = pct(r.lat, 0.5), pct(r.lat, 0.99), r.lat[len(r.lat)-1].Round(time.Millisecond).String()
+		}
+		if len(r.store) > 0 {
+			s50, s99 = pct(r.store, 0.5), pct(r.store, 0.99)
+		}
+		fmt.Fprintf(&sb, "| %s | %d | %.0f | %s | %s | %d | %s | %s | %s |\n", r.name, r.clients, r.rate, s50, s99, len(r.lat), p50, p99, mx)
+	}
+	fmt.Fprintf(&sb, "\nWith clients the throughput is %.0f%% of that without. Websocket messages received: %d; updates coalesced: %.0f; dropped: %.0f.\n"+
+		"Latency is from the produce call of a probe event to the engine's store (its transaction committed) and to a client's receipt of the row that carries it (the feed and each client's limit of 4 batches a second added). Clients, engine and broker share the machine.\n",
+		100*with.rate/max(without.rate, 1), with.frames, coalesced, dropped)
+	fmt.Fprint(out, sb.String())
+	cmd := fmt.Sprintf("go run ./bench websocket --clients %d --projects %d --seconds %d", *nClients, *projects, *seconds)
+	return appendResults(*results, "websocket clients", cmd, sb.String())
+}
+
+type phaseResult struct {
+	name    string
+	clients int
+	rate    float64
+	lat     []time.Duration // sorted: produce to client
+	store   []time.Duration // sorted: produce to the store (the engine's commit)
+	probes  int
+	frames  int64
+}
+
+func pct(sorted []time.Duration, q float64) string {
+	i := min(len(sorted)-1, int(q*float64(len(sorted))))
+	return sorted[i].Round(time.Millisecond).String()
+}
+
+// collector gathers what the clients saw.
+type collector struct {
+	mu     sync.Mutex
+	sent   map[int]time.Time
+	lat    []time.Duration
+	store  []time.Duration
+	frames int64
+}
+
+func (c *collector) stored(k int, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t, ok := c.sent[k]; ok {
+		c.store = append(c.store, at.Sub(t))
+	}
+}
+
+func (c *collector) storeLatencies() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := slices.Clone(c.store)
+	slices.Sort(out)
+	return out
+}
+
+func (c *collector) sentProbe(k int, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sent == nil {
+		c.sent = map[int]time.Time{}
+	}
+	c.sent[k] = at
+}
+
+func (c *collector) received(k int, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t, ok := c.sent[k]; ok {
+		c.lat = append(c.lat, at.Sub(t))
+	}
+}
+
+func (c *collector) summary() ([]time.Duration, int, int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := slices.Clone(c.lat)
+	slices.Sort(out)
+	return out, len(c.sent), c.frames
+}
+
+// dialCity connects a client subscribed to the city; its reader notes the
+// probes it receives.
+func dialCity(url string, col *collector) (*websocket.Conn, error) {
+	c, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.WriteJSON(map[string]string{"op": "subscribe", "topic": "city"}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	go func() {
+		marker := []byte(`"name":"probe-`)
+		for {
+			_, b, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			at := time.Now()
+			col.mu.Lock()
+			col.frames++
+			col.mu.Unlock()
+			i := bytes.Index(b, marker)
+			if i < 0 || !bytes.Contains(b, []byte(`"type":"projects"`)) {
+				continue
+			}
+			rest := b[i+len(marker):]
+			j := bytes.IndexByte(rest, '"')
+			if k, err := strconv.Atoi(string(rest[:max(j, 0)])); err == nil {
+				col.received(k, at)
+			}
+		}
+	}()
+	return c, nil
+}
+
+// produceFull produces live events as fast as the engine applies them,
+// keeping its lag under a bound, until phase ends (records are produced
+// with ctx, so that none fails when the phase ends).
+func produceFull(phase, ctx context.Context, pub *streams.Publisher, city *citysim.City, eng *streams.Engine) error {
+	const chunk, maxLag = 2000, 20000
+	for phase.Err() == nil {
+		if eng.Stats().Lag > maxLag {
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		evs := make([]*twin.Event, 0, chunk)
+		for range chunk {
+			if e := city.Next(); e != nil {
+				evs = append(evs, e)
+			}
+		}
+		if err := pub.Publish(ctx, evs...); err != nil {
+			return err
+		}
+		if err := pub.Flush(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func probeRegistration(at time.Time) []*twin.Event {
+	reg := fmt.Sprintf(`{"specversion":"1.0","id":"probe-reg","type":"project.registered","source":"bench","time":%q,"project":%q,"data":{"name":"probe","district":"Bench","kind":"housing","owner":"O","contractor":"C","supervisor":"S","budget_cny":1,"planned_start":"2026-01-01","planned_finish":"2027-01-01"}}`,
+		at.Format(time.RFC3339Nano), probeProject)
+	e, err := twin.Decode([]byte(reg))
+	if err != nil {
+		panic(err) // a constant event
+	}
+	return []*twin.Event{e, probeSiteEvent(0, at)}
+}
+
+func probeSiteEvent(k int, at time.Time) *twin.Event {
+	js := fmt.Sprintf(`{"specversion":"1.0","id":"probe-%d","type":"site.added","source":"bench","time":%q,"project":%q,"site":%q,"data":{"name":"probe-%d","lat":22.5,"lon":114.0,"terrain":"C"}}`,
+		k, at.Format(time.RFC3339Nano), probeProject, probeSite, k)
+	e, err := twin.Decode([]byte(js))
+	if err != nil {
+		panic(err) // a constant event
+	}
+	return e
+}
+
+var probeSeq int
+
+// probe renames the probe site every probeEvery and notes when, until
+// phase ends.
+func probe(phase, ctx context.Context, pub *streams.Publisher, col *collector) error {
+	t := time.NewTicker(probeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-phase.Done():
+			return nil
+		case <-t.C:
+		}
+		probeSeq++
+		now := time.Now()
+		col.sentProbe(probeSeq, now)
+		if err := pub.Publish(ctx, probeSiteEvent(probeSeq, now.UTC())); err != nil {
+			return err
+		}
+	}
+}
+
+func metricSum(reg *prometheus.Registry, name string) float64 {
+	mfs, _ := reg.Gather() // partial figures on an error are still figures
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
