@@ -100,13 +100,14 @@ type Config struct {
 // Server is the HTTP API, the websocket feed and the page. It is an
 // http.Handler; Run runs the feed.
 type Server struct {
-	cfg   Config
-	mux   *http.ServeMux
-	m     *metrics
-	kinds *kinds
-	hub   *hub
-	stop  context.CancelFunc
-	mu    sync.Mutex
+	cfg    Config
+	mux    *http.ServeMux
+	m      *metrics
+	kinds  *kinds
+	hub    *hub
+	mu     sync.Mutex // guards stop and closed
+	stop   context.CancelFunc
+	closed bool
 }
 
 // New returns the server. It validates the configuration: a source, and
@@ -212,6 +213,11 @@ func (s *Server) routes() []route {
 func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		cancel()
+		return nil
+	}
 	s.stop = cancel
 	s.mu.Unlock()
 	defer cancel()
@@ -219,10 +225,11 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// Close stops Run; it is idempotent.
+// Close stops Run (or keeps a later Run from starting); it is idempotent.
 func (s *Server) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.closed = true
 	if s.stop != nil {
 		s.stop()
 	}

@@ -47,7 +47,7 @@ func (m *memSource) Alerts(n int) []twin.Alert {
 	return out
 }
 
-func mustDecode(t *testing.T, s string) *twin.Event {
+func mustDecode(t testing.TB, s string) *twin.Event {
 	t.Helper()
 	e, err := twin.Decode([]byte(s))
 	if err != nil {
@@ -58,7 +58,7 @@ func mustDecode(t *testing.T, s string) *twin.Event {
 
 // newSource builds three projects: P-001 red (noise) in Nanshan with a
 // crane, P-002 green in Futian, P-003 amber (PM10) in Nanshan, far away.
-func newSource(t *testing.T) *memSource {
+func newSource(t testing.TB) *memSource {
 	t.Helper()
 	r := twin.DefaultRules()
 	src := &memSource{twins: map[string]*twin.ProjectTwin{}}

@@ -754,3 +754,32 @@ func TestNewNeedsTokensOrOpen(t *testing.T) {
 		t.Fatalf("New without tokens: %v", err)
 	}
 }
+
+func TestServerRunAndClose(t *testing.T) {
+	s, err := New(Config{Source: newLiveSource(t), Open: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(context.Background()) }()
+	eventually(t, func() string {
+		if !s.hub.up.Load() {
+			return "feed not running"
+		}
+		return ""
+	})
+	s.Close()
+	s.Close() // idempotent
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(context.Background()); err != nil { // closed: returns at once
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	_, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("websocket after Close: %v %v", err, resp)
+	}
+}

@@ -134,6 +134,7 @@ function handle(m) {
       $("who").textContent = "signed in as " + m.role + (m.unit ? " (" + m.unit + ")" : "");
       setConn("live", "Live");
       for (const id of ["funds-box", "haz-box", "audit-box"]) $(id).hidden = m.role === "public";
+      if (m.role === "public") $("map-title").firstChild.textContent = "City map: dust and noise ";
       break;
     case "snapshot":
       if (m.topic === "city") {
