@@ -783,3 +783,30 @@ func TestServerRunAndClose(t *testing.T) {
 		t.Fatalf("websocket after Close: %v %v", err, resp)
 	}
 }
+
+// TestWSSlowClientDropped: a client that stops reading is dropped once a
+// write times out, and counted; the feed goes on for the others.
+func TestWSSlowClientDropped(t *testing.T) {
+	srv, src, s, reg := wsServer(t, func(c *Config) { c.UpdatesPerSecond = 10000; c.WriteTimeout = 100 * time.Millisecond })
+	slow, _, err := dial(t, srv, "regulator-token-0001", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"P-001", "P-002", "P-003"} {
+		slow.send(map[string]any{"op": "subscribe", "topic": "twin", "project": p})
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; metricValue(t, reg, "sitetwin_ws_dropped_total", "client") == 0; i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("a client that never reads was not dropped")
+		}
+		src.apply(t, noise([]string{"P-001", "P-002", "P-003"}[i%3], 40+float64(i%50), 40+(i/60)%20))
+		s.hub.do(s.hub.drain)
+	}
+	fast, _, err := dial(t, srv, "regulator-token-0001", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast.send(map[string]any{"op": "subscribe", "topic": "summary"})
+	fast.until("summary", isType("snapshot", "summary"))
+}
