@@ -95,7 +95,7 @@ func backtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if !(*threshold > 0 && *threshold <= 1) {
 		return fmt.Errorf("%w: --threshold must be in (0, 1]", errUsage)
 	}
-	if *list == "none" && len(remotes) == 0 {
+	if *list == "none" && len(remotes) == 0 && *trained == "" {
 		return fmt.Errorf("%w: no models to score", errUsage)
 	}
 	hist, rules, err := hf.read(ctx, stderr)
@@ -107,7 +107,7 @@ func backtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		return err
 	}
 	if *trained != "" {
-		if err := loadTrained(reg, *trained, *list); err != nil {
+		if err := loadTrained(reg, *trained); err != nil {
 			return err
 		}
 	}

@@ -51,6 +51,7 @@ type runConfig struct {
 	Models      string
 	Remotes     remoteFlags
 	ModelWait   time.Duration
+	Trained     string
 	TokensFile  string
 	Open        bool
 	Origins     []string
@@ -78,6 +79,7 @@ func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, erro
 	fs.DurationVar(&c.Session, "session-timeout", 10*time.Second, "how long the group waits for a silent process before moving its partitions")
 	fs.StringVar(&c.Models, "models", "delay,typhoon", "built-in prediction models to run (comma-separated; all; none); see `sitetwin models`")
 	fs.Var(&c.Remotes, "model", "a remote prediction model, name=http://host/path (repeatable; see the README for its JSON)")
+	fs.StringVar(&c.Trained, "trained", "", "directory of models written by `sitetwin train`: run in place of the built-ins of the same name (or beside them)")
 	fs.DurationVar(&c.ModelWait, "model-timeout", 10*time.Second, "how long one model run may take (a remote model's request)")
 	fs.StringVar(&c.TokensFile, "tokens", "", "file of API tokens, one `TOKEN ROLE [UNIT]` per line (ROLE regulator, contractor or public); also SITETWIN_TOKENS_FILE. Without it and without --open, a loopback --http address serves openly and any other address gets a generated regulator token printed in the log")
 	fs.BoolVar(&c.Open, "open", false, "serve the API, websocket and page without tokens, everyone a regulator (a local demo only)")
@@ -252,6 +254,11 @@ func startApp(ctx context.Context, cfg runConfig, log *slog.Logger) (a *app, err
 	models, err := buildRegistry(cfg.Models, cfg.Remotes, cfg.ModelWait, rules)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Trained != "" {
+		if err := loadTrained(models, cfg.Trained); err != nil {
+			return nil, err
+		}
 	}
 	instance := cfg.Instance
 	if instance == "" {

@@ -119,9 +119,8 @@ type renamed struct {
 func (r renamed) Name() string { return r.name }
 
 // loadTrained puts the models trained into dir in the registry, in place
-// of built-ins of the same name; only those the registry runs are loaded
-// (a run of --models delay ignores a trained safety model).
-func loadTrained(reg *predict.Registry, dir, list string) error {
+// of the built-ins of the same name, or beside them.
+func loadTrained(reg *predict.Registry, dir string) error {
 	models, err := predict.LoadTrained(dir)
 	if err != nil {
 		return fmt.Errorf("--trained: %w", err)
@@ -130,9 +129,6 @@ func loadTrained(reg *predict.Registry, dir, list string) error {
 		return fmt.Errorf("%w: --trained %s: no trained model there (write one with `sitetwin train`)", errUsage, dir)
 	}
 	for _, m := range models {
-		if _, ok := reg.Get(m.Name()); !ok && list != "all" {
-			continue
-		}
 		if err := reg.Replace(m); err != nil {
 			return fmt.Errorf("--trained: %w", err)
 		}
