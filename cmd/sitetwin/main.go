@@ -46,6 +46,7 @@ func commands() []command {
 		{"models", "list the prediction models a run registers", modelsCmd},
 		{"rules", "print the default rule pack (Shenzhen) as JSON", rulesCmd},
 		{"wind", "maximum typhoon wind at points from a track (wind --track FILE --points FILE.csv)", windCmd},
+		{"serve", "run a reference counterpart service: serve filing | serve funds (HTTP JSON APIs)", serveCmd},
 		{"forecast", "forecast a project's finish (or any activity network's): PERT and Monte Carlo", forecastCmd},
 	}
 }
