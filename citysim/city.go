@@ -128,15 +128,21 @@ type Project struct {
 // Truth is the hidden state the simulator drew for a project, for training
 // and scoring prediction models.
 type Truth struct {
-	// Performance is the speed of the work relative to the plan: progress
-	// at time t is the planned progress at PlannedStart + Performance ×
-	// (t − PlannedStart), so earned-schedule SPI(t) ≈ Performance.
+	// Performance is the average speed of the work relative to the plan
+	// over the whole project: the planned duration over the actual one.
+	// The speed varies from one 60-day stretch of planned work to the next
+	// around the project's base speed (see speedSigma), so SPI(t) wanders
+	// around it and the past does not simply extrapolate.
 	Performance float64
+	// SPIAtStart is the earned-schedule SPI(t) at Start: the planned time
+	// whose work is done by Start over the time elapsed since the planned
+	// start (0 when the project has not started by Start).
+	SPIAtStart float64
 	// ContractorRisk multiplies the contractor's hazard, incident and
 	// arrears rates (about 0.6 for a careful contractor, up to 2.8 for a
 	// careless one).
 	ContractorRisk float64
-	// ActualFinish is when the work will finish at this Performance.
+	// ActualFinish is when the work will finish.
 	ActualFinish time.Time
 	// FinalDeadline is when the deadline passes as a twin of the project
 	// holds it at the actual finish: the end of the deadline date (local
@@ -205,7 +211,7 @@ func (c *City) describe(p *project) Project {
 		PlannedFinish: midnight(p.plannedFinish), Deadline: midnight(p.deadline),
 		Milestones: p.planData(),
 		Truth: Truth{
-			Performance: p.factor, ContractorRisk: p.contractor.risk, ActualFinish: p.end,
+			Performance: round(float64(p.planEnd.Sub(p.pStart))/float64(p.end.Sub(p.pStart)), 4), SPIAtStart: p.spiAt(c.start), ContractorRisk: p.contractor.risk, ActualFinish: p.end,
 		},
 	}
 	for _, w := range c.wagePlan(p) {

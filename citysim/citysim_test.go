@@ -558,8 +558,8 @@ func TestHealthMix(t *testing.T) {
 				}
 			}
 		}
-		if spi := r.spi[p.ID]; math.Abs(spi-p.Truth.Performance) > 0.05 {
-			t.Errorf("%s: SPI(t) %.3f after the bootstrap, performance %.3f", p.ID, spi, p.Truth.Performance)
+		if spi := r.spi[p.ID]; math.Abs(spi-p.Truth.SPIAtStart) > 0.05 {
+			t.Errorf("%s: SPI(t) %.3f after the bootstrap, true %.3f", p.ID, spi, p.Truth.SPIAtStart)
 		}
 	}
 	found["dust or noise alarm"] = r.raised["pm10_hourly"] + r.raised["noise_leq"] + r.raised["noise_night_max"]

@@ -33,7 +33,8 @@ type project struct {
 	deadline      time.Time // any instant on the deadline date
 	planEnd       time.Time // end of the baseline network (forward pass)
 	end           time.Time // actual finish at the project's performance
-	factor        float64   // performance: SPI(t) ≈ factor
+	factor        float64   // the project's base speed relative to the plan
+	speeds        []float64 // the speed of each speedStretch of planned work from pStart
 	ms            []*milestone
 
 	payroll     float64 // CNY per month
@@ -269,6 +270,7 @@ func (c *City) genProject(i, width int) *project {
 		stages = civilStages
 	}
 	p.ms = c.genPlan(i, stages, total)
+	p.speeds = c.genSpeeds(i, p.factor, total)
 	p.layout()
 	p.plannedFinish = p.planEnd.Add(-time.Second)
 	p.deadline = p.plannedFinish.Add(time.Duration(r.IntN(91)) * day)
@@ -425,14 +427,83 @@ func (p *project) layout() {
 	p.end = p.actual(p.planEnd)
 }
 
+// Speed of the work: a project's base speed (factor) varies from one
+// stretch of planned work to the next, so that what it has done so far
+// tells much, but not all, of what it will do (the earned-schedule
+// extrapolation IEAC(t) is not exact). Each stretch's speed is the base ×
+// exp(σz − σ²/2) with z standard normal (mean the base), within [0.4, 1.6].
+// σ = 0.2 and 60-day stretches are sitetwin defaults, in the range of the
+// period-to-period SPI(t) variation reported for building projects (Lipke,
+// "Earned Schedule", 2009); no published table.
+const (
+	speedStretch = 60 * day
+	speedSigma   = 0.2
+)
+
+// genSpeeds draws the speed of each stretch of a plan of total days.
+func (c *City) genSpeeds(i int, factor, total float64) []float64 {
+	r := c.keyed(tagSpeed, uint64(i), 0)
+	n := int(total*float64(day)/float64(speedStretch)) + 2
+	out := make([]float64, n)
+	for k := range out {
+		out[k] = round(min(1.6, max(0.4, factor*math.Exp(speedSigma*r.NormFloat64()-speedSigma*speedSigma/2))), 4)
+	}
+	return out
+}
+
+// speed returns the speed of stretch k (the base speed past the drawn
+// ones).
+func (p *project) speed(k int) float64 {
+	if k < len(p.speeds) {
+		return p.speeds[k]
+	}
+	return p.factor
+}
+
 // actual returns when the work planned for planned time t actually happens.
 func (p *project) actual(t time.Time) time.Time {
-	return p.pStart.Add(time.Duration(float64(t.Sub(p.pStart)) / p.factor)).Round(time.Second)
+	planned := t.Sub(p.pStart)
+	if planned <= 0 {
+		return p.pStart.Add(time.Duration(float64(planned) / p.factor)).Round(time.Second)
+	}
+	var at float64 // actual time since pStart, ns
+	for k := 0; planned > 0; k++ {
+		seg := min(planned, speedStretch)
+		at += float64(seg) / p.speed(k)
+		planned -= seg
+	}
+	return p.pStart.Add(time.Duration(at)).Round(time.Second)
+}
+
+// effective returns the planned time whose work is done at actual time t
+// (the inverse of actual).
+func (p *project) effective(t time.Time) time.Time {
+	elapsed := t.Sub(p.pStart)
+	if elapsed <= 0 {
+		return p.pStart.Add(time.Duration(float64(elapsed) * p.factor))
+	}
+	var planned time.Duration
+	for k := 0; ; k++ {
+		span := time.Duration(float64(speedStretch) / p.speed(k)) // actual time of stretch k
+		if elapsed <= span {
+			return p.pStart.Add(planned + time.Duration(float64(elapsed)*p.speed(k)))
+		}
+		planned += speedStretch
+		elapsed -= span
+	}
+}
+
+// spiAt is the true SPI(t) at t: planned time done over time elapsed.
+func (p *project) spiAt(t time.Time) float64 {
+	if !t.After(p.pStart) {
+		return 0
+	}
+	return round(float64(p.effective(t).Sub(p.pStart))/float64(t.Sub(p.pStart)), 4)
 }
 
 // percent returns a milestone's true percent complete at t.
 func (p *project) percent(m *milestone, t time.Time) float64 {
-	eff := p.pStart.Add(time.Duration(float64(t.Sub(p.pStart)) * p.factor))
+	eff := p.effective(t)
 	switch {
 	case !eff.After(m.ps):
 		return 0

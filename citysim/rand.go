@@ -28,6 +28,7 @@ const (
 	tagPitSurge
 	tagIncidentGap
 	tagIncident
+	tagSpeed
 )
 
 // mix64 is the SplitMix64 finaliser (Steele, Lea and Flood, "Fast splittable

@@ -24,8 +24,9 @@ import (
 // de-duplicates them.
 //
 // Ground truth of the script (rates are per project):
-//   - Progress: a milestone progresses linearly over its planned dates
-//     stretched by 1/Performance (see Truth.Performance); progress is
+//   - Progress: the planned work is done at a speed that varies from one
+//     60-day stretch of planned time to the next around the project's base
+//     speed (genSpeeds; Truth.Performance is the average); progress is
 //     reported monthly from its actual start and once in the 12 hours
 //     before Start.
 //   - Milestones: milestone.completed at the actual finish, acceptance.passed
