@@ -318,7 +318,12 @@ type WeatherRule struct {
 	TyphoonWatchKm   float64          `json:"typhoon_watch_km"`
 	TyphoonLevel     Level            `json:"typhoon_level"`
 	AdvisoryLifetime Duration         `json:"advisory_lifetime"` // after the last track point
-	Source           string           `json:"source"`
+	// SecureLead is how long before a forecast hazard (a crane's jib wind
+	// above its limit, a gale, heavy rain) a site must have acted on it:
+	// the deadlines of a drill's emergency plan. 0: not set (drills use
+	// 6h); its source is Sources["secure_lead"].
+	SecureLead Duration `json:"secure_lead,omitempty"`
+	Source     string   `json:"source"`
 }
 
 // Rules is a rule pack: the regulatory thresholds of one jurisdiction as
