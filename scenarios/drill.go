@@ -98,7 +98,8 @@ type Step struct {
 	// the site's alarms, its project's alarms and the project's risks.
 	Level []int8 `json:"level"`
 	// StopOrders counts the sites under a stop-work order: a planned
-	// crane stop in force, or an alarm at stop.
+	// crane stop in force, a site alarm at stop (a sensor rule, an
+	// incident) or a weather signal at stop.
 	StopOrders int `json:"stop_orders"`
 	// Alerts are the alarms and risks that changed level in the step.
 	Alerts []twin.Alert `json:"alerts"`
@@ -250,6 +251,7 @@ type drill struct {
 	h                *hazard
 	reactive         []*Action
 	tl               *Timeline
+	stopped          [][]bool // [step][site]: under a stop-work order
 	dispatched       *Dispatch
 	delayBefore      map[string]float64
 	alertsRaised     int
@@ -377,13 +379,16 @@ func (d *drill) run(ctx context.Context) (*Timeline, error) {
 			st.Dispatch = []DispatchEvent{}
 		}
 		st.Level = make([]int8, len(d.w.sites))
+		stopped := make([]bool, len(d.w.sites))
+		d.stopped = append(d.stopped, stopped)
 		for i := range d.w.sites {
 			ts := &tl.Sites[i]
 			p := d.w.byID[ts.Project]
-			lvl := siteLevel(p, p.Sites[ts.ID])
+			lvl, work := siteLevel(p, p.Sites[ts.ID])
 			st.Level[i] = int8(lvl)
 			ts.Worst = max(ts.Worst, lvl)
-			if lvl == twin.LevelStop || d.ordered(i, t) {
+			if work == twin.LevelStop || d.ordered(i, t) {
+				stopped[i] = true
 				st.StopOrders++
 			}
 		}
@@ -455,15 +460,21 @@ func (d *drill) apply(e *twin.Event) []twin.Alert {
 }
 
 // siteLevel is the worst of a site's alarms, its project's alarms and the
-// project's risks (a site-level risk only for its site).
-func siteLevel(p *twin.ProjectTwin, s *twin.SiteTwin) twin.Level {
-	lvl := twin.LevelOK
+// project's risks (a site-level risk only for its site); work is the worst
+// of the alarms that stop work at the site: its own (sensor rules,
+// incidents) and its project's weather signals. A project's wage or
+// schedule alarm, or a risk, stops no work.
+func siteLevel(p *twin.ProjectTwin, s *twin.SiteTwin) (lvl, work twin.Level) {
 	for _, a := range s.Alarms {
-		lvl = max(lvl, a.Level)
+		work = max(work, a.Level)
 	}
+	lvl = work
 	for _, a := range p.Alarms {
 		if a.Site == "" || a.Site == s.ID {
 			lvl = max(lvl, a.Level)
+			if a.Rule == "rainstorm" || a.Rule == "typhoon" {
+				work = max(work, a.Level)
+			}
 		}
 	}
 	for _, a := range p.Predictions.Risks {
@@ -471,7 +482,7 @@ func siteLevel(p *twin.ProjectTwin, s *twin.SiteTwin) twin.Level {
 			lvl = max(lvl, a.Level)
 		}
 	}
-	return lvl
+	return lvl, work
 }
 
 // delay runs the delay model on the projects (nil: every project with

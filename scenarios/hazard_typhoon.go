@@ -68,6 +68,9 @@ func (d *drill) typhoon(ctx context.Context, h *hazard) error {
 		stormCranes[i] = StormCrane{Project: d.w.sites[d.w.craneOf[i]].Project, Crane: c}
 	}
 	storm := Storm{Track: track, Cranes: stormCranes, AdvisoryEvery: spec.AdvisoryEvery.D(), Lead: spec.Lead.D(),
+		// every hour at every crane: the fork has no other readings to
+		// clear a crane's wind alarm once the storm has passed
+		Floor:  1e-9,
 		Errors: predict.EnsembleOptions{Members: spec.Members}, Crane: opts, Lat: d.w.lat, Lon: d.w.lon, Seed: d.s.Seed,
 		Source: "sitetwin/drill/" + d.s.ID}
 	evs, err := storm.Events()
@@ -101,6 +104,16 @@ func (d *drill) typhoon(ctx context.Context, h *hazard) error {
 			Time: d.start, Project: twin.CityWide, Data: &adv}
 		advisories = append(advisories, e)
 		h.events = append(h.events, e)
+	}
+
+	// once the track ends the storm has gone: one calm reading at every
+	// crane (the city's typical 2-3 m/s) clears the wind alarms it left
+	if calm := last.Add(time.Hour); calm.Before(d.end) && !calm.Before(d.start) {
+		for c, cr := range cranes {
+			h.events = append(h.events, &twin.Event{ID: fmt.Sprintf("%s-calm-%s", d.s.ID, cr.ID), Type: twin.TypeSensorReading,
+				Source: "sitetwin/drill/" + d.s.ID, Time: calm, Project: stormCranes[c].Project, Site: cr.Site,
+				Data: &twin.SensorReading{Kind: twin.SensorWindGust, Value: 2.5, Unit: "m/s", Equipment: cr.ID}})
+		}
 	}
 
 	// what happens: the winds of the best track at every crane and site

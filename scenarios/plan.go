@@ -409,8 +409,8 @@ func (d *drill) plan(ctx context.Context) (*Plan, error) {
 	// the delay model on the projects the drill touches
 	stopHours := map[string]float64{}
 	for kk, st := range d.timeline().Steps {
-		for i, l := range st.Level {
-			if l == int8(twin.LevelStop) || d.ordered(i, d.stepTime(kk)) {
+		for i := range st.Level {
+			if d.stopped[kk][i] {
 				stopHours[d.w.sites[i].Project] += d.step.Hours()
 			}
 		}

@@ -8,6 +8,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/sitetwin/sitetwin/twin"
 )
 
 //go:embed report.html.tmpl
@@ -68,10 +70,15 @@ func mapSVG(res *Result) template.HTML {
 	if len(tl.Sites) == 0 {
 		return ""
 	}
-	// widen to show the track's approach: 1.5° around the city
+	// widen to show the track where it passes nearest to the city
 	pad := 0.15
 	if len(res.Track) > 0 {
-		pad = 1.5
+		clat, clon := (minLat+maxLat)/2, (minLon+maxLon)/2
+		near := math.Inf(1)
+		for _, p := range res.Track {
+			near = min(near, twin.DistanceKm(clat, clon, p.Lat, p.Lon))
+		}
+		pad = min(4, near/111.2+0.3)
 	}
 	minLat, maxLat, minLon, maxLon = minLat-pad, maxLat+pad, minLon-pad, maxLon+pad
 	cos := math.Cos((minLat + maxLat) / 2 * math.Pi / 180)

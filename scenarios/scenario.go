@@ -398,6 +398,19 @@ func (s *Scenario) validateTyphoon(c *checker, read ReadFunc) {
 			c.bad("typhoon.track_file", "%s: %v", t.TrackFile, err)
 			break
 		}
+		// a best track's depression stages carry no max wind (JMA gives
+		// none below tropical storm): the wind model would see a calm
+		// storm, so such points are left out at the track's ends
+		lo, hi := 0, len(tr.Points)
+		for lo < hi && tr.Points[lo].MaxWindMS == 0 {
+			lo++
+		}
+		for hi > lo && tr.Points[hi-1].MaxWindMS == 0 {
+			hi--
+		}
+		if hi-lo >= 2 {
+			tr.Points = tr.Points[lo:hi]
+		}
 		s.track = tr
 	default:
 		tr, err := predict.TrackFromAdvisory(t.Advisory)
