@@ -73,6 +73,7 @@ type Outbound struct {
 	To      string            `json:"to"`
 	Time    time.Time         `json:"time"`
 	Event   string            `json:"event"`
+	Drill   string            `json:"drill,omitempty"` // the drill of the event that caused it: never sent
 	Fields  map[string]string `json:"fields"`
 }
 
@@ -135,7 +136,7 @@ func Apply(p *ProjectTwin, e *Event, r *Rules) (Effects, error) {
 	}
 	p.Seen.add(e.ID, recent, seenSite, e.Time.UnixMilli())
 	p.Applied++
-	if e.Time.After(p.Clock) {
+	if e.Time.After(p.Clock) && !answerTypes[e.Type] {
 		p.Clock = e.Time
 	}
 	a.apply()
@@ -217,6 +218,8 @@ func (a *applier) check() error {
 		case h.Status != StatusOpen:
 			return reject("hazard %s is %s, not open", d.Hazard, h.Status)
 		}
+	case *FilingAnswer, *FilingStatusChanged, *DisbursementAnswer:
+		return p.checkAnswer(e)
 	case *AcceptancePassed:
 		return p.checkReinspection(d.Hazard)
 	case *InspectionCompleted:
@@ -280,6 +283,7 @@ func (a *applier) apply() {
 			PlannedStart:  d.PlannedStart.Start(loc).UTC(),
 			PlannedFinish: d.PlannedFinish.End(loc).UTC(),
 			Address:       d.Address, PermitNumber: d.PermitNumber, Registered: first,
+			SupervisionFilingNumber: d.SupervisionFilingNumber, SafetyFilingNumber: d.SafetyFilingNumber,
 		}
 		deadline := d.Deadline
 		if deadline.IsZero() {
@@ -287,6 +291,7 @@ func (a *applier) apply() {
 		}
 		p.Info.Deadline = deadline.End(loc).UTC().Add(time.Duration(p.Funds.ChangeOrderDays * float64(day)))
 		p.replan()
+		a.requestFiling(FilingRegistration)
 		// A corrected registration may name another owner or contractor:
 		// standing alarms name the units known now.
 		for _, al := range p.Alarms {
@@ -327,14 +332,22 @@ func (a *applier) apply() {
 		if m.Completed.IsZero() {
 			m.Percent = d.PercentComplete
 		}
+		if d.PercentComplete > 0 {
+			a.requestFiling(FilingStart)
+		}
 	case *MilestoneCompleted:
 		m := p.milestone(d.Milestone)
 		if m.Completed.IsZero() {
 			m.Completed = e.Time
 		}
 		m.Percent = 100
+		a.requestFiling(FilingStart)
 	case *Payment:
 		a.payment(d)
+	case *AttendanceReported:
+		a.attendance(d)
+	case *FilingAnswer, *FilingStatusChanged, *DisbursementAnswer:
+		a.answer()
 	case *ChangeOrderApproved:
 		p.Seen.add(changeOrderKey(d.ChangeOrder), false, "", 0)
 		p.Funds.ChangeOrdersCNY += d.AmountCNY
@@ -461,6 +474,10 @@ func (a *applier) payment(d *Payment) {
 		}
 		i, _ := slices.BinarySearchFunc(f.WagePayments, e.Time, time.Time.Compare)
 		f.WagePayments = slices.Insert(f.WagePayments, i, e.Time)
+		if d.Period != "" {
+			w := a.wagePeriod(d.Period)
+			w.PaidCNY = round6(w.PaidCNY + d.AmountCNY)
+		}
 		a.eff.Audit = append(a.eff.Audit, p.audit(e, AuditWagesPaid, d.Period, d.AmountCNY))
 	case TypeWageAccountDeposited:
 		f.WageDepositedCNY += d.AmountCNY
@@ -878,8 +895,9 @@ func (a *applier) evaluateProject() {
 		a.setAlarm(alarms, "", "funds", nil, "", LevelOK, f.DisbursedCNY, f.EarnedCNY, "CNY", "")
 	}
 
-	// wages: days past the pay cycle
+	// wages: days past the pay cycle, and the wage account reconciled
 	a.evaluateWages()
+	a.evaluateWageAccount()
 
 	// hazards
 	for _, id := range sortedKeys(p.Hazards) {
@@ -897,6 +915,7 @@ func (a *applier) evaluateProject() {
 		"contractor credit "+cmpText(&r.Credit.Band, lvl, p.Credit.Score, th, "", "", -1))
 
 	a.evaluateWeather()
+	a.evaluateOutward()
 }
 
 func (a *applier) evaluateWages() {

@@ -783,7 +783,13 @@ func TestApplyExamples(t *testing.T) {
 		TypeSensorReading, TypeProgressReported, TypeWageAccountDeposited, TypeHazardFound,
 		TypeHazardRectified, TypeMilestoneCompleted, TypeInspectionCompleted, TypeIncidentReported, TypeWagesPaid,
 		TypeAcceptancePassed, TypeFundsDisbursed, TypeChangeOrderApproved, TypeRainfallWarning, TypeTyphoonAdvisory,
+		TypeAttendanceReported, TypeFilingAccepted, TypeFilingStatusChanged, TypeFilingRejected,
+		TypeDisbursementAccepted, TypeDisbursementRejected,
 	}
+	// The twin held M1's disbursement (a hazard is open, sites are in
+	// alarm) and released none: the fund platform's answers name requests
+	// it never made, and are rejected.
+	unasked := map[string]bool{TypeDisbursementAccepted: true, TypeDisbursementRejected: true}
 	if len(order) != len(Types()) {
 		t.Fatalf("the order lists %d of %d types", len(order), len(Types()))
 	}
@@ -799,13 +805,25 @@ func TestApplyExamples(t *testing.T) {
 			t.Fatal(err)
 		}
 		eff, err := Apply(p, e, pack())
+		if unasked[typ] {
+			if !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "released no disbursement") {
+				t.Fatalf("%s: %v, want a rejection", typ, err)
+			}
+			continue
+		}
 		if err != nil {
 			t.Fatalf("%s: %v", typ, err)
 		}
 		effs = append(effs, eff)
 	}
+	if m := p.milestone("M1-foundation"); m.Decision.Outcome != DecisionHold || len(m.Decision.Reasons) == 0 {
+		t.Fatalf("M1 decision %+v", m.Decision)
+	}
+	if f := p.filing(FilingStart); f == nil || f.Status != FilingReturned || f.Stage != "city_review" || p.Alarms["filing@start"] == nil {
+		t.Fatalf("start filing %+v", f)
+	}
 	h := p.Hazards["HZ-0142-017"]
-	if p.Applied != int64(len(order)) || !p.Registered || h.Status != StatusOpen || h.Reopened != 1 || h.Notice != "NS-2026-0142/HZ-0142-017/notice-2" {
+	if p.Applied != int64(len(order)-len(unasked)) || !p.Registered || h.Status != StatusOpen || h.Reopened != 1 || h.Notice != "NS-2026-0142/HZ-0142-017/notice-2" {
 		t.Fatalf("applied %d, hazard %+v", p.Applied, h)
 	}
 	if m := p.milestone("M1-foundation"); m.Accepted.IsZero() || m.DisbursedCNY != 172_400_000 {

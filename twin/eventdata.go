@@ -119,6 +119,11 @@ type ProjectRegistered struct {
 	Deadline      When    `json:"deadline,omitzero"`
 	Address       string  `json:"address,omitempty"`
 	PermitNumber  string  `json:"permit_number,omitempty"`
+	// SupervisionFilingNumber and SafetyFilingNumber are the project's
+	// supervision and safety-measure filing numbers, which the start and
+	// completion filings need.
+	SupervisionFilingNumber string `json:"supervision_filing_number,omitempty"`
+	SafetyFilingNumber      string `json:"safety_filing_number,omitempty"`
 }
 
 func (d *ProjectRegistered) validate(v *validator) {
@@ -135,6 +140,8 @@ func (d *ProjectRegistered) validate(v *validator) {
 	v.when("deadline", d.Deadline, false)
 	v.text("address", d.Address, false)
 	v.text("permit_number", d.PermitNumber, false)
+	v.text("supervision_filing_number", d.SupervisionFilingNumber, false)
+	v.text("safety_filing_number", d.SafetyFilingNumber, false)
 	if v.err == nil && d.PlannedFinish.Start(time.UTC).Before(d.PlannedStart.Start(time.UTC)) {
 		v.fail("data.planned_finish", "must not be before planned_start")
 	}

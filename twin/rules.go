@@ -270,7 +270,13 @@ type ScheduleRule struct {
 type WageRule struct {
 	MaxCycleDays float64 `json:"max_cycle_days"`
 	Band         Band    `json:"band"` // over the days overdue
-	Source       string  `json:"source"`
+	// DayRateCNY is the wage of a worker-day: expected payroll is the
+	// worker-days of attendance.reported times it. 0: no reconciliation.
+	DayRateCNY float64 `json:"day_rate_cny,omitempty"`
+	// ReconcileTolerance is the fraction of a month's expected payroll
+	// that may go unpaid before it counts as arrears.
+	ReconcileTolerance float64 `json:"reconcile_tolerance,omitempty"`
+	Source             string  `json:"source"`
 }
 
 // RectificationRule drives the hazard closed loop: the level of an open
@@ -346,6 +352,7 @@ type Rules struct {
 	Credit          CreditRule            `json:"credit"`
 	Funds           FundsRule             `json:"funds"`
 	Weather         WeatherRule           `json:"weather"`
+	Disbursement    DisbursementRule      `json:"disbursement,omitzero"`
 	Risks           []RiskRule            `json:"risks"`
 	Sources         map[string]string     `json:"sources,omitempty"` // notes on the pack's other defaults
 
@@ -541,6 +548,12 @@ func (r *Rules) init() error {
 	}
 	if r.Wages.MaxCycleDays <= 0 {
 		bad("wages.max_cycle_days must be positive")
+	}
+	if r.Wages.DayRateCNY < 0 || r.Wages.ReconcileTolerance < 0 || r.Wages.ReconcileTolerance >= 1 {
+		bad("wages.day_rate_cny must not be negative and wages.reconcile_tolerance must be from 0 to 1 (exclusive)")
+	}
+	if r.Disbursement.Decide && r.Disbursement.Source == "" {
+		bad("disbursement.source is required")
 	}
 	for _, s := range []string{SeverityGeneral, SeverityMajor, SeverityCritical} {
 		if _, ok := r.Rectification.Overdue[s]; !ok {

@@ -59,7 +59,12 @@ type ProjectInfo struct {
 	Deadline      time.Time `json:"deadline,omitzero"` // including approved extensions
 	Address       string    `json:"address,omitempty"`
 	PermitNumber  string    `json:"permit_number,omitempty"`
-	Registered    time.Time `json:"registered,omitzero"` // event time of the registration
+	// SupervisionFilingNumber and SafetyFilingNumber are the numbers of the
+	// supervision filing (监理备案) and the safety-measure filing
+	// (安全措施备案) that the filing platform asks for.
+	SupervisionFilingNumber string    `json:"supervision_filing_number,omitempty"`
+	SafetyFilingNumber      string    `json:"safety_filing_number,omitempty"`
+	Registered              time.Time `json:"registered,omitzero"` // event time of the registration
 }
 
 // Milestone is one milestone of the baseline with its progress.
@@ -79,6 +84,10 @@ type Milestone struct {
 	Completed       time.Time `json:"completed,omitzero"`
 	Accepted        time.Time `json:"accepted,omitzero"`
 	DisbursedCNY    float64   `json:"disbursed_cny,omitempty"`
+	// Decision is the twin's latest disbursement decision on the milestone
+	// (see DisbursementRule), and Decisions counts the decisions made.
+	Decision  Decision `json:"decision,omitzero"`
+	Decisions int      `json:"decisions,omitempty"`
 }
 
 // Schedule is the schedule state derived from the baseline and progress at
@@ -111,6 +120,17 @@ type Funds struct {
 	ChangeOrderDays  float64     `json:"change_order_days"`       // sum of approved extensions
 	Payments         int         `json:"payments"`                // payment events applied
 	LastPaymentEvent string      `json:"last_payment_event"`      // id of the latest
+	// WagePeriods reconcile each month's expected payroll with the wages
+	// paid for it (attendance.reported, wages.paid with a period), the
+	// latest 36 months, oldest first.
+	WagePeriods []WagePeriod `json:"wage_periods,omitempty"`
+	// ArrearsCNY is the expected payroll not paid for months whose pay
+	// cycle has passed.
+	ArrearsCNY float64 `json:"arrears_cny,omitempty"`
+	// ArrearsWarning says why an arrears warning stands ("": none): a pay
+	// cycle over a month, a month paid short, a balance below a month's
+	// payroll. It holds further disbursements.
+	ArrearsWarning string `json:"arrears_warning,omitempty"`
 }
 
 // Hazard states of the rectification loop.
@@ -304,6 +324,9 @@ type ProjectTwin struct {
 	Health     Health               `json:"health"`
 	Reasons    []string             `json:"reasons"`
 	Audit      []AuditRecord        `json:"audit"`
+	// Filings are the filings requested of the filing platform, with
+	// their review status.
+	Filings []*Filing `json:"filings,omitempty"`
 	// Predictions are the latest model outputs and the risks they raise
 	// (RecordPrediction); a canonical dump leaves them out.
 	Predictions Predictions `json:"predictions,omitzero"`

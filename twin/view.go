@@ -33,6 +33,9 @@ type ProjectView struct {
 	// subject), and Risks the conditions they raise, worst first.
 	Predictions []Prediction `json:"predictions"`
 	Risks       []Alarm      `json:"risks"`
+	// Filings are the filings requested of the filing platform, with
+	// their review status.
+	Filings []Filing `json:"filings,omitempty"`
 }
 
 // WeatherView is the weather part of a view (without the full track).
@@ -141,6 +144,9 @@ func (p *ProjectTwin) View() *ProjectView {
 		v.Predictions = append(v.Predictions, *p.Predictions.Latest[k])
 	}
 	v.Risks = alarmList(p.Predictions.Risks)
+	for _, f := range p.Filings {
+		v.Filings = append(v.Filings, *f)
+	}
 	return v
 }
 
