@@ -33,7 +33,9 @@
 // A filing request names its kind (registration, start, completion), the
 // project, its name, district, address, permit number, owner, contractor,
 // supervisor and sites, and its supervision and safety-measure filing
-// numbers. A registration with the same permit number, or the same name
+// numbers. The filing, its receipt and its status changes carry the
+// Idempotency-Key it was submitted with as "reference", so that a client
+// can match them to its request. A registration with the same permit number, or the same name
 // and address, as one under review or approved is a duplicate (409, code
 // duplicate, with the existing filing's id). Each filing goes through the
 // district's preliminary review, the city's review and an expert review,

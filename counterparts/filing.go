@@ -51,19 +51,21 @@ type FilingRequest struct {
 // StatusChange is one step of a filing's review, as GET /v1/changes and a
 // filing's history list them.
 type StatusChange struct {
-	Seq     int64     `json:"seq"`
-	Filing  string    `json:"filing"`
-	Project string    `json:"project"`
-	Kind    string    `json:"kind"`
-	Stage   string    `json:"stage"`
-	Status  string    `json:"status"`
-	Reasons []string  `json:"reasons,omitempty"`
-	At      time.Time `json:"at"`
+	Seq       int64     `json:"seq"`
+	Filing    string    `json:"filing"`
+	Reference string    `json:"reference"` // the Idempotency-Key the filing was submitted with
+	Project   string    `json:"project"`
+	Kind      string    `json:"kind"`
+	Stage     string    `json:"stage"`
+	Status    string    `json:"status"`
+	Reasons   []string  `json:"reasons,omitempty"`
+	At        time.Time `json:"at"`
 }
 
 // FilingRecord is a filing in the platform's ledger.
 type FilingRecord struct {
 	ID        string         `json:"filing"`
+	Reference string         `json:"reference"` // the Idempotency-Key it was submitted with
 	Receipt   string         `json:"receipt"`
 	Request   FilingRequest  `json:"request"`
 	Submitted time.Time      `json:"submitted"`
@@ -80,6 +82,7 @@ type FilingRecord struct {
 // FilingReceipt is the answer of an accepted POST /v1/filings (201).
 type FilingReceipt struct {
 	Filing    string    `json:"filing"`
+	Reference string    `json:"reference"`
 	Receipt   string    `json:"receipt"`
 	Project   string    `json:"project"`
 	Kind      string    `json:"kind"`
@@ -276,7 +279,7 @@ func validateFiling(f *FilingRequest) (field, rule string) {
 func norm(s string) string { return strings.Join(strings.Fields(strings.ToLower(s)), " ") }
 
 // submit carries out a POST /v1/filings on the owner goroutine.
-func (s *FilingService) submit(_ string, body []byte) (int, any) {
+func (s *FilingService) submit(key string, body []byte) (int, any) {
 	var req FilingRequest
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
@@ -313,7 +316,7 @@ func (s *FilingService) submit(_ string, body []byte) (int, any) {
 	n := len(s.filings) + 1
 	f := &FilingRecord{
 		ID: fmt.Sprintf("FIL-%06d", n), Receipt: fmt.Sprintf("RCPT-%s-%06d", now.Format("20060102"), n),
-		Request: req, Submitted: now, ReturnAt: -1,
+		Request: req, Reference: key, Submitted: now, ReturnAt: -1,
 	}
 	switch {
 	case req.Kind == KindStart && req.SafetyFilingNumber == "":
@@ -328,13 +331,13 @@ func (s *FilingService) submit(_ string, body []byte) (int, any) {
 	s.byID[f.ID] = f
 	s.step(f, StageDistrict, StatusInReview, nil, now)
 	s.advance()
-	return http.StatusCreated, FilingReceipt{Filing: f.ID, Receipt: f.Receipt, Project: req.Project, Kind: req.Kind, Stage: f.Stage, Status: f.Status, Submitted: now}
+	return http.StatusCreated, FilingReceipt{Filing: f.ID, Reference: key, Receipt: f.Receipt, Project: req.Project, Kind: req.Kind, Stage: f.Stage, Status: f.Status, Submitted: now}
 }
 
 func (s *FilingService) step(f *FilingRecord, stage, status string, reasons []string, at time.Time) {
 	s.seq++
 	f.Stage, f.Status, f.Reasons = stage, status, reasons
-	f.History = append(f.History, StatusChange{Seq: s.seq, Filing: f.ID, Project: f.Request.Project, Kind: f.Request.Kind, Stage: stage, Status: status, Reasons: reasons, At: at})
+	f.History = append(f.History, StatusChange{Seq: s.seq, Filing: f.ID, Reference: f.Reference, Project: f.Request.Project, Kind: f.Request.Kind, Stage: stage, Status: status, Reasons: reasons, At: at})
 }
 
 // advance moves every filing under review through the stages whose time

@@ -55,6 +55,12 @@ type runConfig struct {
 	TokensFile  string
 	Open        bool
 	Origins     []string
+	FilingURL   string
+	FundsURL    string
+	SendTries   int
+	SendBackoff time.Duration
+	SendTimeout time.Duration
+	Influx      influxFlags
 }
 
 func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, error) {
@@ -85,6 +91,12 @@ func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, erro
 	fs.BoolVar(&c.Open, "open", false, "serve the API, websocket and page without tokens, everyone a regulator (a local demo only)")
 	fs.StringVar(&origins, "allow-origin", "", "comma-separated origins (scheme://host:port) whose pages may open the websocket, besides this server's own")
 	fs.DurationVar(&c.Retention, "retention", 7*24*time.Hour, "retention of the topics sitetwin creates, but the compacted twin-state (0: the broker's default)")
+	fs.StringVar(&c.FilingURL, "filing-url", "", "base URL of the filing platform (e.g. one run by sitetwin serve filing); with it or --funds-url, run drains the outbox to the platforms")
+	fs.StringVar(&c.FundsURL, "funds-url", "", "base URL of the fund-supervision platform (e.g. one run by sitetwin serve funds)")
+	fs.IntVar(&c.SendTries, "send-attempts", 8, "attempts to deliver an outbox request before it is recorded as undelivered")
+	fs.DurationVar(&c.SendBackoff, "send-backoff", 250*time.Millisecond, "wait after the first failed attempt; doubles after each further one (at most 30s)")
+	fs.DurationVar(&c.SendTimeout, "send-timeout", 10*time.Second, "timeout of one request to a platform")
+	c.Influx.register(fs)
 	if _, err := parseFlags(fs, args, getenv, 0); err != nil {
 		return c, err
 	}
@@ -330,6 +342,11 @@ func startApp(ctx context.Context, cfg runConfig, log *slog.Logger) (a *app, err
 	}
 	if cfg.StatsEvery > 0 {
 		g.Go(func() error { statsLoop(gctx, eng, cfg.StatsEvery, log); return nil })
+	}
+	if err := startOutward(gctx, g, cfg, brokers, eng, reg, log); err != nil {
+		a.cancel()
+		g.Wait() //nolint:errcheck // stopping after a failed start
+		return nil, err
 	}
 	return a, nil
 }
