@@ -7,8 +7,9 @@ test: deps
 	$(GO) test -race -timeout 9m ./...
 
 # kcat is the outside Kafka client of the end-to-end tests, chromium the
-# browser of the dashboard's browser test. Without them those tests skip
-# (and fail under CI=true).
+# browser of the dashboard's browser test, influxd (1.8.10, built from
+# source into GOPATH/bin) the InfluxDB of the history test. Without them
+# those tests skip (and fail under CI=true).
 deps:
 	@command -v kcat >/dev/null 2>&1 || { \
 		echo "installing kcat (Debian package kcat)"; \
@@ -20,6 +21,10 @@ deps:
 		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
 		|| echo "could not install chromium: the browser test will skip (or fail under CI=true)"; }
+	@command -v influxd >/dev/null 2>&1 || [ -x "$$($(GO) env GOPATH)/bin/influxd" ] || { \
+		echo "building influxd 1.8.10 (serves the InfluxDB v2 write and Flux query APIs; takes a few minutes)"; \
+		$(GO) install github.com/influxdata/influxdb/cmd/influxd@v1.8.10 \
+		|| echo "could not build influxd: the InfluxDB test will skip (or fail under CI=true)"; }
 
 build:
 	$(GO) build -o sitetwin ./cmd/sitetwin
