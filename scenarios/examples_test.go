@@ -56,6 +56,9 @@ func TestExamples(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := readExample(t, name)
 			kinds[s.Kind] = true
+			if s.Typhoon != nil {
+				s.Typhoon.Members = min(s.Typhoon.Members, 10) // fast; the ensemble size changes only P(exceed)
+			}
 			res, err := Run(context.Background(), s, cityTwins(t), Options{})
 			if err != nil {
 				t.Fatal(err)
