@@ -60,7 +60,7 @@ func TestInfluxSinkPointsAndFailures(t *testing.T) {
 	src := &fakeViews{watched: make(chan struct{}), v: &twin.ProjectView{
 		ID: "P-1", Info: twin.ProjectInfo{District: "Nanshan"}, Clock: at, Applied: 7, Health: twin.Red,
 		Schedule: twin.Schedule{SPIt: 0.83},
-		Sites: []twin.SiteView{{ID: "P-1-S1", Sensors: []twin.SensorView{{Kind: "pm10", Value: 168, Unit: "µg/m³", Time: at, Event: "e1"}}}},
+		Sites:    []twin.SiteView{{ID: "P-1-S1", Sensors: []twin.SensorView{{Kind: "pm10", Value: 168, Unit: "µg/m³", Time: at, Event: "e1"}}}},
 	}}
 	reg := prometheus.NewRegistry()
 	s, err := NewInfluxSink(src, InfluxConfig{URL: srv.URL, Bucket: "b", FlushInterval: 10 * time.Millisecond, Registerer: reg,
