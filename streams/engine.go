@@ -89,6 +89,10 @@ type EngineConfig struct {
 	// PredictTimeout bounds one model run (a remote model's request).
 	// Default 10s.
 	PredictTimeout time.Duration
+	// MaxDrills is how many drills a worker keeps forks of twins for
+	// (see drill.go); the forks of the drill seen first are dropped when
+	// one more starts. Default 2.
+	MaxDrills int
 }
 
 // Engine consumes the input topics in a consumer group, applies every event
@@ -102,6 +106,7 @@ type Engine struct {
 	cfg        EngineConfig
 	log        *slog.Logger
 	metrics    *metrics
+	drillm     *drillMetrics
 	store      *Store
 	sess       *kgo.GroupTransactSession
 	client     *kgo.Client // the session's
@@ -143,6 +148,7 @@ type Engine struct {
 
 	counters struct {
 		events, deadLetters, produceErrs, commits, aborts atomic.Int64
+		drillEvents                                       atomic.Int64
 	}
 }
 
@@ -209,6 +215,9 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.PredictTimeout <= 0 {
 		cfg.PredictTimeout = 10 * time.Second
 	}
+	if cfg.MaxDrills <= 0 {
+		cfg.MaxDrills = 2
+	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("engine metrics: %w", err)
@@ -216,8 +225,14 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	for _, topic := range cfg.Topics.Inputs() {
 		m.applied.WithLabelValues(topic)
 	}
+	dm := newDrillMetrics()
+	for _, c := range dm.collectors() {
+		if err := cfg.Registerer.Register(c); err != nil {
+			return nil, fmt.Errorf("engine metrics: %w", err)
+		}
+	}
 	return &Engine{
-		cfg: cfg, log: cfg.Logger, metrics: m, store: cfg.Store, inputs: cfg.Topics.Inputs(),
+		cfg: cfg, log: cfg.Logger, metrics: m, drillm: dm, store: cfg.Store, inputs: cfg.Topics.Inputs(),
 		workers: map[int32]*worker{}, paused: map[int32]map[string]bool{},
 		owned: map[int32]bool{}, ends: map[int32][]int64{}, poison: map[string]string{},
 		ready: make(chan struct{}),
@@ -246,6 +261,9 @@ type Stats struct {
 	Aborts  int64 `json:"aborts"`
 	// Partitions lists the partition numbers this process owns.
 	Partitions []int32 `json:"partitions"`
+	// DrillEvents counts drill events applied to drill forks of twins
+	// (a city-wide one once per fork), never to the real twins.
+	DrillEvents int64 `json:"drill_events"`
 	// Warming counts restored twins whose snapshots are still being
 	// decoded in the background (they are decoded at once when an event
 	// needs them); the API lists them once decoded.
@@ -260,7 +278,7 @@ func (e *Engine) Stats() Stats {
 		Twins: twins, OpenAlarms: open, Lag: e.lagValue.Load(), BrokerOK: e.brokerOK.Load(),
 		ProduceErrors: e.counters.produceErrs.Load(),
 		Commits:       e.counters.commits.Load(), Aborts: e.counters.aborts.Load(),
-		Partitions: e.ownedList(),
+		Partitions: e.ownedList(), DrillEvents: e.counters.drillEvents.Load(),
 	}
 }
 

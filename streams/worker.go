@@ -80,6 +80,8 @@ type worker struct {
 	poisoned *poisonInfo     // set when Apply panicked; the engine aborts and restores
 	cur      int64           // offset of the record being applied
 
+	drills drillSpace // forks of the twins in drills (drill.go)
+
 	due      map[dueKey]int64 // expensive model runs asked for, with the offset that asked
 	inflight map[dueKey]bool  // expensive model runs on the pool
 
@@ -143,6 +145,7 @@ func (w *worker) stop() {
 	close(w.jobs)
 	<-w.done
 	w.e.warming.Add(-int64(len(w.raw)))
+	w.forgetDrills()
 }
 
 // twin returns the twin of a project, decoding its restored snapshot if
@@ -398,6 +401,10 @@ func (w *worker) processOne(b buffered) {
 		w.forward(r, ev.Project, owner)
 		return
 	}
+	if ev.Drill != "" {
+		w.applyDrill(r, ev) // never to the real twin (drill.go)
+		return
+	}
 	p, known := w.twin(ev.Project)
 	if !known {
 		p = twin.NewProject(ev.Project, e.cfg.Rules)
@@ -449,6 +456,10 @@ func (w *worker) apply(p *twin.ProjectTwin, ev *twin.Event) error {
 // applyCity applies a city-wide event to every twin of the partition and
 // remembers it for twins registered later.
 func (w *worker) applyCity(r *kgo.Record, ev *twin.Event) {
+	if ev.Drill != "" {
+		w.applyDrillCity(r, ev) // neither the real twins nor the city state (drill.go)
+		return
+	}
 	key := ev.Type
 	if d, ok := ev.Data.(*twin.RainfallWarning); ok && d.District != "" {
 		key += "/" + d.District

@@ -1,0 +1,169 @@
+package streams
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sitetwin/sitetwin/twin"
+)
+
+// A drill's events (twin.Event.Drill set) are kept in a namespace of their
+// own: each worker applies them to forks of its twins keyed by (drill,
+// project), made from the real twin when the drill first touches it (a new
+// twin when the project does not exist), never to the real twins. The
+// forks live in memory only: they are not written to the changelog (the
+// real twin's entry stays as it was), not published to the store, and
+// trigger no model run. A drill's alerts are produced to the alerts topic,
+// carrying the drill's id; its outbound requests are dropped (never in the
+// outbox). Events a fork rejects are counted, not dead-lettered. A city-wide
+// drill event reaches the forks of every twin of the partition and is not
+// remembered for twins registered later.
+//
+// The forks do not survive a restore of the partition (an aborted
+// transaction, a rebalance, a restart): events of the drill applied after
+// it fork the real twins again. A worker keeps the forks of at most
+// EngineConfig.MaxDrills drills; the forks of the drill seen first are
+// dropped when another one starts.
+
+// drillSpace is a worker's drill namespace; only the worker's goroutine
+// touches it.
+type drillSpace struct {
+	order []string                                // drill ids, in order of first sight
+	twins map[string]map[string]*twin.ProjectTwin // drill -> project -> fork
+}
+
+// drillMetrics counts what the engine did with drill events.
+type drillMetrics struct {
+	applied  prometheus.Counter
+	rejected prometheus.Counter
+	dropped  prometheus.Counter // outbound requests of drills, never produced
+	forks    prometheus.Gauge
+}
+
+func newDrillMetrics() *drillMetrics {
+	return &drillMetrics{
+		applied: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sitetwin_drill_events_applied_total", Help: "Drill events applied to drill forks of twins (never to the real twins).",
+		}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sitetwin_drill_events_rejected_total", Help: "Drill events a drill fork rejected (counted, not dead-lettered).",
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sitetwin_drill_outbound_dropped_total", Help: "Outbound requests (filings, disbursements) decided in drills: never written to the outbox.",
+		}),
+		forks: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sitetwin_drill_twins", Help: "Drill forks of twins held in memory by this process.",
+		}),
+	}
+}
+
+func (m *drillMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.applied, m.rejected, m.dropped, m.forks}
+}
+
+// drillFork returns the fork of a project's twin in a drill, making it from
+// the real twin (or a new twin) when the drill first touches the project.
+func (w *worker) drillFork(drill, project string) (*twin.ProjectTwin, error) {
+	ds := &w.drills
+	if ds.twins == nil {
+		ds.twins = map[string]map[string]*twin.ProjectTwin{}
+	}
+	forks, ok := ds.twins[drill]
+	if !ok {
+		for len(ds.order) >= w.e.cfg.MaxDrills {
+			w.dropDrill(ds.order[0])
+		}
+		forks = map[string]*twin.ProjectTwin{}
+		ds.twins[drill] = forks
+		ds.order = append(ds.order, drill)
+		w.e.log.Info("drill seen: its events go to forks of the twins", "drill", drill, "partition", w.partition)
+	}
+	if p, ok := forks[project]; ok {
+		return p, nil
+	}
+	var fork *twin.ProjectTwin
+	if real, ok := w.twin(project); ok {
+		b, err := json.Marshal(real)
+		if err != nil {
+			return nil, fmt.Errorf("fork twin %s for drill %s: %w", project, drill, err)
+		}
+		if fork, err = decodeTwin(project, b); err != nil {
+			return nil, fmt.Errorf("fork twin %s for drill %s: %w", project, drill, err)
+		}
+	} else {
+		fork = twin.NewProject(project, w.e.cfg.Rules)
+	}
+	forks[project] = fork
+	w.e.drillm.forks.Inc()
+	return fork, nil
+}
+
+// dropDrill forgets a drill's forks.
+func (w *worker) dropDrill(drill string) {
+	ds := &w.drills
+	n := len(ds.twins[drill])
+	delete(ds.twins, drill)
+	ds.order = slices.DeleteFunc(ds.order, func(d string) bool { return d == drill })
+	w.e.drillm.forks.Sub(float64(n))
+	w.e.log.Info("drill forks dropped", "drill", drill, "partition", w.partition, "twins", n)
+}
+
+// forgetDrills drops every fork (the worker stops).
+func (w *worker) forgetDrills() {
+	for len(w.drills.order) > 0 {
+		w.dropDrill(w.drills.order[0])
+	}
+}
+
+// applyDrill applies a drill event of one project to the project's fork in
+// the drill.
+func (w *worker) applyDrill(r *kgo.Record, ev *twin.Event) {
+	p, err := w.drillFork(ev.Drill, ev.Project)
+	if err != nil {
+		w.e.log.Warn("drill event not applied", "drill", ev.Drill, "event", ev.ID, "err", err)
+		w.e.drillm.rejected.Inc()
+		return
+	}
+	w.applyToFork(p, ev)
+	w.e.metrics.applied.WithLabelValues(r.Topic).Inc()
+}
+
+// applyDrillCity applies a city-wide drill event to the drill's forks of
+// every twin of the partition.
+func (w *worker) applyDrillCity(r *kgo.Record, ev *twin.Event) {
+	for _, id := range w.allTwins() {
+		p, err := w.drillFork(ev.Drill, id)
+		if err != nil {
+			w.e.log.Warn("drill event not applied", "drill", ev.Drill, "event", ev.ID, "project", id, "err", err)
+			w.e.drillm.rejected.Inc()
+			continue
+		}
+		w.applyToFork(p, ev)
+	}
+	w.e.metrics.applied.WithLabelValues(r.Topic).Inc()
+}
+
+// applyToFork applies a drill event to a fork: its alerts go to the alerts
+// topic (they carry the drill), its outbound requests nowhere.
+func (w *worker) applyToFork(p *twin.ProjectTwin, ev *twin.Event) {
+	m := w.e.drillm
+	eff, err := w.e.cfg.Apply(p, ev, w.e.cfg.Rules)
+	if err != nil {
+		m.rejected.Inc()
+		w.e.log.Debug("drill event rejected by its fork", "drill", ev.Drill, "event", ev.ID, "project", p.ID, "err", err)
+		return
+	}
+	m.applied.Inc()
+	w.e.counters.drillEvents.Add(1)
+	for i := range eff.Alerts {
+		a := &eff.Alerts[i]
+		a.Drill = ev.Drill
+		b, _ := json.Marshal(a)
+		w.produce(&kgo.Record{Topic: w.e.cfg.Topics.Alerts(), Partition: w.partition, Key: []byte(a.Project), Value: b})
+	}
+	m.dropped.Add(float64(len(eff.Outbound)))
+}
