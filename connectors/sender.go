@@ -166,7 +166,9 @@ func (s *Sender) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sender: %w", err)
 	}
-	defer cl.Close()
+	// with BlockRebalanceOnPoll a plain Close would wait for a rebalance that
+	// a stopped poll loop never allows
+	defer cl.CloseAllowingRebalance()
 	var wg sync.WaitGroup
 	if s.cfg.Filing != nil {
 		wg.Go(func() { s.followChanges(ctx, cl) })
