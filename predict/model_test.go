@@ -40,7 +40,7 @@ func TestRegistry(t *testing.T) {
 	if _, ok := r.Get("zeta"); !ok {
 		t.Fatal("zeta not found")
 	}
-	if got := NewRegistry(twin.DefaultRules()).Names(); !slices.Equal(got, []string{"delay", "typhoon"}) {
+	if got := NewRegistry(twin.DefaultRules()).Names(); !slices.Equal(got, []string{"delay", "safety", "typhoon"}) {
 		t.Fatalf("built-ins %v", got)
 	}
 }

@@ -115,11 +115,16 @@ func (m *TyphoonModel) Predict(_ context.Context, v *twin.ProjectView) (*Predict
 	return p, nil
 }
 
-// NewRegistry returns a registry with the built-in models: delay and
-// typhoon (with the rule pack's terrain exponents).
+// NewRegistry returns a registry with the built-in models: delay, typhoon
+// (with the rule pack's terrain exponents) and safety (the trained model
+// embedded in the binary, DefaultSafetyModel).
 func NewRegistry(r *twin.Rules) *Registry {
 	reg := &Registry{}
-	for _, m := range []Model{NewDelayModel(), NewTyphoonModel(r)} {
+	safety, err := DefaultSafetyModel()
+	if err != nil {
+		panic(err) // the embedded model is decoded by the package's tests
+	}
+	for _, m := range []Model{NewDelayModel(), NewTyphoonModel(r), safety} {
 		if err := reg.Register(m); err != nil {
 			panic(err) // built-in names are distinct
 		}
