@@ -95,6 +95,9 @@ type Config struct {
 	AllowedOrigins []string
 	// Logger receives request errors; default slog.Default().
 	Logger *slog.Logger
+	// Drills starts and follows live drills (POST /api/drills, the
+	// websocket topic drill); nil: the drill endpoints answer 404.
+	Drills Drills
 }
 
 // Server is the HTTP API, the websocket feed and the page. It is an
@@ -159,6 +162,9 @@ func New(cfg Config) (*Server, error) {
 	s.hub = newHub(s)
 	for _, rt := range s.routes() {
 		h := get(rt.h)
+		if rt.post != nil {
+			h = getOrPost(rt.h, rt.post)
+		}
 		if !rt.public {
 			h = s.authed(h, rt.roles...)
 		}
@@ -178,6 +184,7 @@ func New(cfg Config) (*Server, error) {
 type route struct {
 	pattern string
 	h       http.HandlerFunc
+	post    http.HandlerFunc // serves POST when set
 	public  bool
 	roles   []Role
 }
@@ -198,6 +205,10 @@ func (s *Server) routes() []route {
 		{pattern: "/{$}", h: s.index, public: true},
 		{pattern: "/static/{file}", h: s.static, public: true},
 		{pattern: "/ws", h: s.serveWS, public: true}, // authenticates after the origin check
+		{pattern: "/api/drills", h: s.drills, post: s.startDrill, roles: []Role{RoleRegulator}},
+		{pattern: "/api/drills/{id}", h: s.drill, roles: []Role{RoleRegulator}},
+		{pattern: "/api/drills/{id}/timeline", h: s.drillTimeline, roles: []Role{RoleRegulator}},
+		{pattern: "/api/drills/{id}/report", h: s.drillReport, roles: []Role{RoleRegulator}},
 	}
 	if s.cfg.Stats != nil {
 		rs = append(rs, route{pattern: "/api/stats", h: func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.cfg.Stats()) }})
@@ -257,6 +268,21 @@ func get(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		h(w, r)
+	}
+}
+
+// getOrPost wraps a handler of GET (and HEAD) and one of POST.
+func getOrPost(h, post http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			h(w, r)
+		case http.MethodPost:
+			post(w, r)
+		default:
+			w.Header().Set("Allow", "GET, HEAD, POST")
+			writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here; use GET or POST")
+		}
 	}
 }
 

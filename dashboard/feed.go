@@ -118,6 +118,7 @@ type hub struct {
 	mu       sync.Mutex // guards the inbox
 	inIDs    map[string]struct{}
 	inAlerts []twin.Alert
+	inDrill  []drillMsg
 
 	// owned by run
 	rows     map[string]*row
@@ -185,6 +186,10 @@ func (h *hub) run(ctx context.Context) {
 	defer close(h.done)
 	if f, ok := h.s.cfg.Source.(Feed); ok {
 		stop := f.Watch(h.notify)
+		defer stop()
+	}
+	if h.s.cfg.Drills != nil {
+		stop := h.s.cfg.Drills.Watch(h.drillNotify)
 		defer stop()
 	}
 	for _, v := range h.s.cfg.Source.Twins() { // after Watch: nothing falls between
@@ -265,7 +270,14 @@ func (h *hub) drain() {
 	clear(h.inIDs)
 	alerts := h.inAlerts
 	h.inAlerts = nil
+	drill := h.inDrill
+	h.inDrill = nil
 	h.mu.Unlock()
+	if len(drill) > 0 {
+		for c := range h.clients {
+			c.offerDrill(h, drill)
+		}
+	}
 	slices.Sort(ids)
 	var changes []change
 	for _, id := range ids {

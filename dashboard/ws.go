@@ -29,6 +29,7 @@ type request struct {
 	Topic    string `json:"topic"`        // summary, city, district, twin, alerts
 	District string `json:"district,omitempty"`
 	Project  string `json:"project,omitempty"`
+	Drill    string `json:"drill,omitempty"` // topic drill: one drill (default every one)
 	alertFilter
 }
 
@@ -56,7 +57,7 @@ type message struct {
 	Topics           []string `json:"topics,omitempty"`
 }
 
-var topics = []string{"summary", "city", "district", "twin", "alerts"}
+var topics = []string{"summary", "city", "district", "twin", "alerts", "drill"}
 
 const websocketGoingAway = websocket.CloseGoingAway
 
@@ -67,6 +68,7 @@ type subs struct {
 	districts map[string]bool // lower case
 	twins     map[string]bool
 	alerts    *alertFilter
+	drill     *string // topic drill: the drill id, "" for every drill
 }
 
 // pending is what waits to be sent to a client.
@@ -77,10 +79,11 @@ type pending struct {
 	alerts  []json.RawMessage            // oldest first
 	dropped int                          // alerts dropped since the last send
 	summary []byte
+	drill   []drillMsg // drill messages, in order
 }
 
 func (p *pending) empty() bool {
-	return len(p.msgs) == 0 && len(p.rows) == 0 && len(p.twins) == 0 && len(p.alerts) == 0 && p.dropped == 0 && p.summary == nil
+	return len(p.msgs) == 0 && len(p.rows) == 0 && len(p.twins) == 0 && len(p.alerts) == 0 && p.dropped == 0 && p.summary == nil && len(p.drill) == 0
 }
 
 // client is one websocket connection: a reader goroutine (requests,
@@ -215,7 +218,7 @@ func (c *client) take() (frames [][]byte, code int) {
 	c.pend = pending{rows: map[string]json.RawMessage{}, twins: map[string]*twin.ProjectView{}}
 	code = c.code
 	c.mu.Unlock()
-	frames = p.msgs
+	frames = append(p.msgs, drillFrames(p.drill)...)
 	if len(p.rows) > 0 {
 		// assembled by hand: the rows are encoded already, and
 		// json.Marshal would validate every byte of them again
@@ -573,6 +576,18 @@ func (h *hub) handle(c *client, req *request) {
 		c.subs.alerts = &f
 		c.pend.alerts, c.pend.dropped = nil, 0
 		snap = [][]byte{mustJSON(message{Type: "snapshot", Topic: "alerts", Alerts: h.snapshotAlerts(c, &f)})}
+	case "drill":
+		if !on {
+			c.subs.drill = nil
+			c.pend.drill = nil
+			break
+		}
+		var status int
+		var msg string
+		if snap, status, msg = h.subscribeDrill(c, req); status != 0 {
+			queueErr(status, "%s", msg)
+			return
+		}
 	default:
 		queueErr(http.StatusBadRequest, "topic %q: must be one of %s", req.Topic, strings.Join(topics, ", "))
 		return

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sitetwin/sitetwin/predict"
@@ -45,6 +48,16 @@ type Options struct {
 	// the drill id, in order (for a live drill that also sends them to the
 	// engine). It must not keep or change the event.
 	Emit func(*twin.Event)
+	// OnStart, when set, is called once the hazard is laid over the fork,
+	// before the first step, with the timeline to come (its sites, start,
+	// end and step; no steps yet) and the typhoon's track (empty for
+	// other kinds). It must not change them.
+	OnStart func(tl *Timeline, track []LatLon)
+	// OnStep, when set, is called after each step (after Progress) with
+	// its index and the step, whose arrays are indexed like the timeline's
+	// sites. The step is not changed afterwards: the callee may keep it,
+	// but must not change it. It must not block for long.
+	OnStep func(k int, st *Step)
 }
 
 // Result is what a drill produced.
@@ -120,6 +133,7 @@ type ActionRef struct {
 type world struct {
 	twins    []*twin.ProjectTwin
 	byID     map[string]*twin.ProjectTwin
+	index    map[string]int // project id -> index in twins
 	sites    []TimelineSite
 	siteIdx  map[string]int
 	terrain  []string
@@ -130,9 +144,10 @@ type world struct {
 }
 
 func newWorld(twins []*twin.ProjectTwin) *world {
-	w := &world{twins: twins, byID: map[string]*twin.ProjectTwin{}, siteIdx: map[string]int{}}
-	for _, p := range twins {
+	w := &world{twins: twins, byID: map[string]*twin.ProjectTwin{}, index: map[string]int{}, siteIdx: map[string]int{}}
+	for j, p := range twins {
 		w.byID[p.ID] = p
+		w.index[p.ID] = j
 		for _, sid := range sortedKeys(p.Sites) {
 			s := p.Sites[sid]
 			if !s.Registered {
@@ -250,6 +265,7 @@ type drill struct {
 	n                int
 	h                *hazard
 	reactive         []*Action
+	reactiveKeys     map[string]bool // site/rule/equipment of the reactive actions
 	tl               *Timeline
 	stopped          [][]bool // [step][site]: under a stop-work order
 	dispatched       *Dispatch
@@ -312,7 +328,6 @@ func (d *drill) hazard(ctx context.Context) (*hazard, error) {
 func (d *drill) run(ctx context.Context) (*Timeline, error) {
 	tl := &Timeline{Format: TimelineFormat, Drill: d.s.ID, Name: d.s.Name, Kind: d.s.Kind, Start: d.start, End: d.end,
 		Step: twin.Duration(d.step), Seed: d.s.Seed, Sites: d.w.sites, Steps: make([]Step, 0, d.n)}
-	r := d.opt.Rules
 	ev := d.h.events
 	due := map[int][]ActionRef{}
 	for _, a := range d.h.actions {
@@ -332,6 +347,9 @@ func (d *drill) run(ctx context.Context) (*Timeline, error) {
 		planned[a.Site+"/"] = true
 	}
 	d.delayBefore = d.delay(ctx, nil)
+	if d.opt.OnStart != nil {
+		d.opt.OnStart(tl, d.h.track)
+	}
 	for k := range d.n {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -341,20 +359,16 @@ func (d *drill) run(ctx context.Context) (*Timeline, error) {
 		if d.h.rain != nil {
 			st.RainMM = d.h.rain[k]
 		}
-		for len(ev) > 0 && ev[0].Time.Before(t) {
-			e := ev[0]
-			ev = ev[1:]
-			alerts := d.apply(e)
-			if adv, ok := e.Data.(*twin.TyphoonAdvisory); ok {
-				for _, pr := range d.h.forecasts[e.ID] {
-					p := d.w.byID[pr.Project]
-					as, err := twin.RecordPrediction(p, pr, r)
-					if err != nil {
-						return nil, fmt.Errorf("drill %s: advisory %s: %w", d.s.ID, adv.Name, err)
-					}
-					alerts = append(alerts, as...)
-				}
-			}
+		n := 0
+		for n < len(ev) && ev[n].Time.Before(t) {
+			n++
+		}
+		applied, err := d.applyAll(ev[:n])
+		if err != nil {
+			return nil, err
+		}
+		ev = ev[n:]
+		for _, alerts := range applied {
 			for i := range alerts {
 				al := &alerts[i]
 				al.Drill = d.s.ID
@@ -397,6 +411,9 @@ func (d *drill) run(ctx context.Context) (*Timeline, error) {
 		if d.opt.Progress != nil {
 			d.opt.Progress(k+1, d.n)
 		}
+		if d.opt.OnStep != nil {
+			d.opt.OnStep(k, &tl.Steps[len(tl.Steps)-1])
+		}
 	}
 	return tl, nil
 }
@@ -425,38 +442,166 @@ func (d *drill) ordered(i int, t time.Time) bool {
 	return false
 }
 
-// apply applies one event to the fork: a city-wide one to every
-// registered twin, in id order.
-func (d *drill) apply(e *twin.Event) []twin.Alert {
+// applied is what applying one event to one twin gave.
+type applied struct {
+	tried  bool         // Apply was called
+	err    error        // Apply rejected the event
+	alerts []twin.Alert // of Apply
+	pred   []twin.Alert // of the advisory's prediction for the twin
+	fatal  error        // recording the prediction failed
+}
+
+// applyAll applies the events of one step to the fork and returns the
+// alerts of each event in the order applying them one by one gives: a
+// city-wide event's twins in id order, then an advisory's predictions in
+// forecast order (which is twin order). Each twin's events (its own and
+// the city-wide ones) are applied in order, twins in parallel on a pool of
+// goroutines; each writes to slots of its own, so the result does not
+// depend on scheduling. Emit hears of the events first, in order.
+func (d *drill) applyAll(evs []*twin.Event) ([][]twin.Alert, error) {
+	if len(evs) == 0 {
+		return nil, nil
+	}
 	if d.opt.Emit != nil {
-		d.opt.Emit(e)
+		for _, e := range evs {
+			d.opt.Emit(e)
+		}
+	}
+	tw := d.w.twins
+	// per event a slot per twin: every twin for a city-wide event or an
+	// advisory with forecasts, else the event's own twin
+	slots := make([][]applied, len(evs))
+	own := map[int][]int{} // twin index -> indices of the events it takes part in, in order
+	var wide []int         // events every twin takes part in
+	for j, e := range evs {
+		if e.Project == twin.CityWide || len(d.h.forecasts[e.ID]) > 0 {
+			slots[j] = make([]applied, len(tw))
+			wide = append(wide, j)
+			continue
+		}
+		slots[j] = make([]applied, 1)
+		if i, ok := d.w.index[e.Project]; ok {
+			own[i] = append(own[i], j)
+		}
+	}
+	var work []int // twin indices with something to do
+	if len(wide) > 0 {
+		work = make([]int, len(tw))
+		for i := range tw {
+			work[i] = i
+		}
+	} else {
+		for i := range own {
+			work = append(work, i)
+		}
+		slices.Sort(work)
 	}
 	r := d.opt.Rules
-	var alerts []twin.Alert
-	one := func(p *twin.ProjectTwin) {
-		eff, err := twin.Apply(p, e, r)
-		if err != nil {
-			d.eventsRejected++
-			if d.firstRejectError == nil {
-				d.firstRejectError = fmt.Errorf("%s: %w", e.ID, err)
-			}
-			return
+	parallel(len(work), func(k int) {
+		i := work[k]
+		p := tw[i]
+		js := own[i]
+		if len(wide) > 0 {
+			js = mergeSorted(js, wide)
 		}
-		d.eventsApplied++
-		alerts = append(alerts, eff.Alerts...)
-	}
-	if e.Project == twin.CityWide {
-		for _, p := range d.w.twins {
-			if p.Registered {
-				one(p)
+		for _, j := range js {
+			e := evs[j]
+			slot := &slots[j][0]
+			if len(slots[j]) > 1 {
+				slot = &slots[j][i]
+			}
+			if e.Project == p.ID || e.Project == twin.CityWide && p.Registered {
+				slot.tried = true
+				eff, err := twin.Apply(p, e, r)
+				if err != nil {
+					slot.err = err
+				} else {
+					slot.alerts = eff.Alerts
+				}
+			}
+			for _, pr := range d.h.forecasts[e.ID] {
+				if pr.Project != p.ID {
+					continue
+				}
+				as, err := twin.RecordPrediction(p, pr, r)
+				if err != nil {
+					slot.fatal = err
+					break
+				}
+				slot.pred = append(slot.pred, as...)
 			}
 		}
-		return alerts
+	})
+
+	out := make([][]twin.Alert, len(evs))
+	for j, e := range evs {
+		var alerts, pred []twin.Alert
+		for _, sl := range slots[j] {
+			if sl.tried {
+				if sl.err != nil {
+					d.eventsRejected++
+					if d.firstRejectError == nil {
+						d.firstRejectError = fmt.Errorf("%s: %w", e.ID, sl.err)
+					}
+				} else {
+					d.eventsApplied++
+					alerts = append(alerts, sl.alerts...)
+				}
+			}
+		}
+		for _, sl := range slots[j] {
+			if sl.fatal != nil {
+				name := e.ID
+				if adv, ok := e.Data.(*twin.TyphoonAdvisory); ok {
+					name = adv.Name
+				}
+				return nil, fmt.Errorf("drill %s: advisory %s: %w", d.s.ID, name, sl.fatal)
+			}
+			pred = append(pred, sl.pred...)
+		}
+		out[j] = append(alerts, pred...)
 	}
-	if p, ok := d.w.byID[e.Project]; ok {
-		one(p)
+	return out, nil
+}
+
+// mergeSorted merges two ascending lists of distinct indices.
+func mergeSorted(a, b []int) []int {
+	out := make([]int, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0] < b[0] {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
 	}
-	return alerts
+	return append(append(out, a...), b...)
+}
+
+// parallel calls fn(0..n-1) on GOMAXPROCS goroutines and waits; each index
+// once. Callers write results to slots of their own per index, so the
+// result is the same however the calls are scheduled.
+func parallel(n int, fn func(k int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for k := range n {
+			fn(k)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= n {
+					return
+				}
+				fn(k)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // siteLevel is the worst of a site's alarms, its project's alarms and the
@@ -492,35 +637,44 @@ func (d *drill) delay(ctx context.Context, only map[string]bool) map[string]floa
 	if !ok {
 		return nil
 	}
-	out := map[string]float64{}
+	var todo []*twin.ProjectTwin
+	if only == nil {
+		only = d.touchedProjects()
+	}
 	for _, p := range d.w.twins {
-		if only != nil && !only[p.ID] || only == nil && !d.touched(p.ID) {
-			continue
+		if only[p.ID] {
+			todo = append(todo, p)
 		}
-		pr, err := m.Predict(ctx, p.View())
+	}
+	// the projects in parallel, each result in its own slot
+	vals := make([]float64, len(todo))
+	has := make([]bool, len(todo))
+	parallel(len(todo), func(k int) {
+		pr, err := m.Predict(ctx, todo[k].View())
 		if err != nil || pr == nil {
-			continue
+			return
 		}
-		if v, ok := pr.Values["p_on_time"]; ok {
-			out[p.ID] = v
+		vals[k], has[k] = pr.Values["p_on_time"]
+	})
+	out := map[string]float64{}
+	for k, p := range todo {
+		if has[k] {
+			out[p.ID] = vals[k]
 		}
 	}
 	return out
 }
 
-// touched reports whether the plan asks anything of a project.
-func (d *drill) touched(project string) bool {
+// touchedProjects returns the projects the plan asks anything of.
+func (d *drill) touchedProjects() map[string]bool {
+	out := map[string]bool{}
 	for _, a := range d.h.actions {
-		if a.Project == project {
-			return true
-		}
+		out[a.Project] = true
 	}
 	for _, in := range d.h.incidents {
-		if in.Project == project {
-			return true
-		}
+		out[in.Project] = true
 	}
-	return false
+	return out
 }
 
 func round1(x float64) float64 { return math.Round(x*10) / 10 }

@@ -181,10 +181,8 @@ func (d *drill) reactiveAction(al *twin.Alert, planned map[string]bool) *Action 
 		return nil
 	}
 	k := al.Site + "/" + al.Rule + "/" + al.Equipment
-	for _, a := range d.reactive {
-		if a.Site+"/"+a.Rule+"/"+a.Equipment == k {
-			return nil
-		}
+	if d.reactiveKeys[k] {
+		return nil
 	}
 	i, ok := d.w.siteIdx[al.Site]
 	if !ok {
@@ -198,6 +196,10 @@ func (d *drill) reactiveAction(al *twin.Alert, planned map[string]bool) *Action 
 		a.Who = "contractor " + al.Responsible
 	}
 	d.reactive = append(d.reactive, a)
+	if d.reactiveKeys == nil {
+		d.reactiveKeys = map[string]bool{}
+	}
+	d.reactiveKeys[k] = true
 	return a
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -17,7 +18,9 @@ import (
 // twin when the project does not exist), never to the real twins. The
 // forks live in memory only: they are not written to the changelog (the
 // real twin's entry stays as it was), not published to the store, and
-// trigger no model run. A drill's alerts are produced to the alerts topic,
+// trigger no model run. A drill runs in simulated time, ahead of the wall
+// clock: the rule pack's bound on events from the future does not apply to
+// its events. A drill's alerts are produced to the alerts topic,
 // carrying the drill's id; its outbound requests are dropped (never in the
 // outbox). Events a fork rejects are counted, not dead-lettered. A city-wide
 // drill event reaches the forks of every twin of the partition and is not
@@ -151,7 +154,11 @@ func (w *worker) applyDrillCity(r *kgo.Record, ev *twin.Event) {
 // topic (they carry the drill), its outbound requests nowhere.
 func (w *worker) applyToFork(p *twin.ProjectTwin, ev *twin.Event) {
 	m := w.e.drillm
-	eff, err := w.e.cfg.Apply(p, ev, w.e.cfg.Rules)
+	// a drill runs in simulated time, ahead of the wall clock: the bound
+	// on events from the future (Rules.MaxFuture) does not apply to it
+	sim := *ev
+	sim.Received = time.Time{}
+	eff, err := w.e.cfg.Apply(p, &sim, w.e.cfg.Rules)
 	if err != nil {
 		m.rejected.Inc()
 		w.e.log.Debug("drill event rejected by its fork", "drill", ev.Drill, "event", ev.ID, "project", p.ID, "err", err)

@@ -22,14 +22,19 @@ import (
 // same scenario and seed give the same bytes.
 const drillCityStart = "2026-09-14T00:00:00Z"
 
+// defaultLiveBrokers is where `drill run --live` finds the running engine
+// without --brokers: the embedded broker of `sitetwin run`.
+const defaultLiveBrokers = "127.0.0.1:9092"
+
 // drillCmd runs a drill on a fork of the city: a state dump, a cluster's
 // committed state, or the simulated city.
 func drillCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
 	if len(args) == 0 || args[0] != "run" {
 		fmt.Fprintln(stderr, "Usage: sitetwin drill run FILE [--state DUMP.json | --brokers ADDR | --projects N --seed S] --out DIR")
+		fmt.Fprintln(stderr, "       sitetwin drill run FILE --live [--brokers ADDR] [--out DIR]")
 		return fmt.Errorf("%w: the drill subcommand is run", errUsage)
 	}
-	fs := flagSet("drill run", "FILE [--state DUMP.json | --brokers ADDR | --projects N --seed S] --out DIR", stderr)
+	fs := flagSet("drill run", "FILE [--state DUMP.json | --brokers ADDR | --projects N --seed S] --out DIR | FILE --live [--brokers ADDR] [--out DIR]", stderr)
 	state := fs.String("state", "", "fork the twins of this state dump (written by `sitetwin state dump`)")
 	brokers := fs.String("brokers", "", "fork the committed twin state of this Kafka cluster (comma-separated brokers), as `sitetwin state dump` reads it")
 	projects := fs.Int("projects", 300, "without --state and --brokers: projects of the simulated city")
@@ -40,6 +45,7 @@ func drillCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	members := fs.Int("members", 0, "typhoon track ensemble members (0: the scenario's, else 50)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "with --brokers: give up reading the state after this long")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	live := fs.Bool("live", false, "a live drill: fork the committed state of --brokers (default "+defaultLiveBrokers+") and send every event of the drill, tagged as drill, to its input topics; the running engine keeps them apart from the real twins (--out optional)")
 	pos, err := parseFlags(fs, args[1:], getenv, 1)
 	if err != nil {
 		return err
@@ -47,7 +53,15 @@ func drillCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if len(pos) != 1 {
 		return fmt.Errorf("%w: give the scenario file: sitetwin drill run FILE --out DIR", errUsage)
 	}
-	if *out == "" {
+	if *live {
+		if *state != "" {
+			return fmt.Errorf("%w: --live forks the running cluster's state: give --brokers, not --state", errUsage)
+		}
+		if *brokers == "" {
+			*brokers = defaultLiveBrokers
+		}
+	}
+	if *out == "" && !*live {
 		return fmt.Errorf("%w: --out DIR is required", errUsage)
 	}
 	if *state != "" && *brokers != "" {
@@ -122,6 +136,21 @@ func drillCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		source = fmt.Sprintf("the simulated city of %d projects, seed %d", *projects, *seed)
 	}
 	opt := scenarios.Options{Rules: rules, Models: predict.NewRegistry(rules)}
+	var pub *streams.Publisher
+	if *live {
+		s.ID = liveDrillID(s.ID, time.Now(), os.Getpid())
+		if pub, err = streams.NewPublisher(strings.Split(*brokers, ","), streams.DefaultTopics(), "sitetwin-drill"); err != nil {
+			return fmt.Errorf("--live: %w", err)
+		}
+		defer pub.Close()
+		var emitErr error
+		opt.Emit = func(e *twin.Event) {
+			if err := pub.Publish(ctx, e); err != nil && emitErr == nil {
+				emitErr = err
+				fmt.Fprintf(stderr, "drill: %v\n", err)
+			}
+		}
+	}
 	var bar *progressBar
 	if !*quiet {
 		bar = newProgress(stderr, "drill "+s.ID)
@@ -136,8 +165,17 @@ func drillCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return fmt.Errorf("%s: %w", file, err)
 	}
 	took := time.Since(began)
-	if err := writeDrill(*out, res); err != nil {
-		return err
+	if pub != nil {
+		if err := pub.Flush(ctx); err != nil {
+			return fmt.Errorf("--live: send the drill's events to %s: %w", *brokers, err)
+		}
+		fmt.Fprintf(stdout, "live drill %s: %d events sent to %s, tagged as drill %s (the engine applies them to forks of the twins, never to the real ones)\n",
+			s.ID, pub.Produced(), *brokers, s.ID)
+	}
+	if *out != "" {
+		if err := writeDrill(*out, res); err != nil {
+			return err
+		}
 	}
 	k := res.Plan.KPIs
 	fmt.Fprintf(stdout, "drill %s on %s: %d sites, %d steps of %s in %s (%.0f× real time)\n", s.ID, source, k.Sites, len(res.Timeline.Steps),
@@ -146,6 +184,9 @@ func drillCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		k.Actions, k.SitesWithActions, k.ActionsLate, k.SecuredAfterHours, k.PeakStopOrders)
 	fmt.Fprintf(stdout, "  incidents %d: %d served (mean first response %.1f min, max %.1f), %d unserved\n",
 		k.Incidents, k.Served, k.MeanResponseMinutes, k.MaxResponseMinutes, k.Unserved)
+	if *out == "" {
+		return nil
+	}
 	fmt.Fprintf(stdout, "  wrote %s\n", strings.Join([]string{filepath.Join(*out, "timeline.json"), filepath.Join(*out, "plan.json"), filepath.Join(*out, "report.html")}, ", "))
 	return nil
 }

@@ -61,6 +61,7 @@ type runConfig struct {
 	SendBackoff time.Duration
 	SendTimeout time.Duration
 	Influx      influxFlags
+	DrillSpeed  float64
 }
 
 func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, error) {
@@ -97,6 +98,7 @@ func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, erro
 	fs.DurationVar(&c.SendBackoff, "send-backoff", 250*time.Millisecond, "wait after the first failed attempt; doubles after each further one (at most 30s)")
 	fs.DurationVar(&c.SendTimeout, "send-timeout", 10*time.Second, "timeout of one request to a platform")
 	c.Influx.register(fs)
+	fs.Float64Var(&c.DrillSpeed, "drill-speed", 0, "live drills (POST /api/drills): simulated seconds per second, e.g. 600 runs a 72-hour drill in 7.2 minutes (0: as fast as it computes)")
 	if _, err := parseFlags(fs, args, getenv, 0); err != nil {
 		return c, err
 	}
@@ -126,6 +128,8 @@ func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, erro
 		return c, fmt.Errorf("%w: --session-timeout must be at least 6s", errUsage)
 	case strings.ContainsAny(c.Instance, " \t"):
 		return c, fmt.Errorf("%w: --instance must not contain spaces", errUsage)
+	case c.DrillSpeed < 0:
+		return c, fmt.Errorf("%w: --drill-speed must not be negative", errUsage)
 	case c.Open && c.TokensFile != "":
 		return c, fmt.Errorf("%w: --open and --tokens exclude each other", errUsage)
 	}
@@ -300,8 +304,9 @@ func startApp(ctx context.Context, cfg runConfig, log *slog.Logger) (a *app, err
 		ln.Close()
 		return nil, err
 	}
+	drills := newLiveDrills(brokers, rules, models, cfg.DrillSpeed, log)
 	api, err := dashboard.New(dashboard.Config{
-		Source: eng.Store(), Health: eng.Health, Logger: log, Rules: rules,
+		Source: eng.Store(), Health: eng.Health, Logger: log, Rules: rules, Drills: drills,
 		Tokens: tokens, Open: open, AllowedOrigins: cfg.Origins, Registerer: reg,
 		Stats: func() any { return eng.Stats() },
 		Load: func() dashboard.Load {
@@ -323,6 +328,7 @@ func startApp(ctx context.Context, cfg runConfig, log *slog.Logger) (a *app, err
 	a.group = g
 	g.Go(func() error { return eng.Run(gctx) })
 	g.Go(func() error { return api.Run(gctx) })
+	g.Go(func() error { return drills.run(gctx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)

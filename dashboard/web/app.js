@@ -22,6 +22,7 @@ const state = {
   drawPending: false,
   chartsAt: 0,
   auditLen: -1,
+  drills: new Map(),      // drill id -> {status, sites, track, levels, step} (topic drill, regulators)
 };
 
 // ---- token and REST ----
@@ -135,6 +136,7 @@ function handle(m) {
       setConn("live", "Live");
       for (const id of ["funds-box", "haz-box", "audit-box"]) $(id).hidden = m.role === "public";
       if (m.role === "public") $("map-title").firstChild.textContent = "City map: dust and noise ";
+      if (m.role === "regulator") send({ op: "subscribe", topic: "drill" });
       break;
     case "snapshot":
       if (m.topic === "city") {
@@ -151,7 +153,12 @@ function handle(m) {
       } else if (m.topic === "twin" && m.project === state.project) {
         state.twin = m.twin;
         renderProject();
+      } else if (m.topic === "drill") {
+        drillMessage(m);
       }
+      break;
+    case "drill":
+      drillMessage(m);
       break;
     case "projects":
       for (const r of m.projects || []) state.rows.set(r.id, r);
@@ -176,6 +183,63 @@ function handle(m) {
       console.warn("sitetwin:", m.error);
       break;
   }
+}
+
+// ---- live drills ----
+
+// drillMessage keeps a drill's status and latest levels (one digit per
+// site of its snapshot) and redraws the banner and the layer.
+function drillMessage(m) {
+  if (!m.drill) return;
+  let d = state.drills.get(m.drill.id);
+  if (!d || m.sites) d = { sites: m.sites || (d && d.sites) || [], track: m.track || (d && d.track) || [] };
+  d.status = m.drill;
+  if (m.levels) d.levels = m.levels;
+  if (m.step) d.step = m.step;
+  state.drills.set(m.drill.id, d);
+  renderDrillBanner();
+  scheduleDraw();
+}
+
+// shownDrill is the running drill, else the latest one.
+function shownDrill() {
+  let last = null;
+  for (const d of state.drills.values()) {
+    if (d.status.state === "running") return d;
+    if (!last || d.status.started > last.status.started) last = d;
+  }
+  return last;
+}
+
+function renderDrillBanner() {
+  const d = shownDrill();
+  $("drill-banner").hidden = !d;
+  if (!d) return;
+  const s = d.status;
+  let text = s.name + " (" + s.kind + ", drill " + s.id + "): " + s.state;
+  if (s.steps) text += " — step " + s.steps_done + " of " + s.steps + (s.sim_time ? ", simulated " + s.sim_time.replace("T", " ").slice(0, 16) + "Z" : "");
+  if (d.step) text += " — " + d.step.stop_orders + " sites under stop-work orders, peak jib gust " + d.step.max_jib_ms.toFixed(1) + " m/s";
+  if (s.kpis) text += " — every site secured " + s.kpis.secured_after_hours.toFixed(1) + " h after the start, " + s.kpis.unserved + " incidents unserved";
+  if (s.error) text += " — " + s.error;
+  $("drill-text").textContent = text + ". Real twins, alerts and filings are not affected.";
+}
+
+// drawDrill draws the shown drill's layer: its track and a ring around
+// every site at warn or stop in the drill.
+function drawDrill(map, px) {
+  const d = shownDrill();
+  if (!d || !$("drill-layer").checked) return;
+  const g = svg("g", { class: "drill-layer", "aria-label": "Drill " + d.status.id + " (not real)", role: "img" }, map);
+  if (d.track && d.track.length) {
+    svg("polyline", { points: d.track.map((p) => px(p.lat, p.lon).join(",")).join(" "), class: "drill-track" }, g);
+  }
+  const lv = d.levels || "";
+  d.sites.forEach((s, i) => {
+    const l = lv.charCodeAt(i) - 48;
+    if (!(l > 0)) return;
+    const [x, y] = px(s.lat, s.lon);
+    svg("circle", { cx: x, cy: y, r: 10, class: "drill-site " + LEVEL[l], "data-drill-site": s.id }, g);
+  });
 }
 
 // ---- counters ----
@@ -274,6 +338,8 @@ function drawMap() {
     const [x, y] = px(d.lat / d.n, d.lon / d.n);
     svg("text", { x: x - name.length * 3.5, y: y + 24, class: "district" }, map).textContent = name;
   }
+
+  drawDrill(map, px);
 
   const tip = $("tip");
   for (const [row, s] of sites) {
@@ -582,6 +648,7 @@ async function start() {
   connect();
 }
 
+$("drill-layer").addEventListener("change", scheduleDraw);
 loadToken();
 if (state.project) openProject(state.project); // subscribed once connected
 start();
