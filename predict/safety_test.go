@@ -375,6 +375,26 @@ func TestSafetyPredict(t *testing.T) {
 		t.Fatalf("site risks %+v", all[1])
 	}
 
+	t.Run("concurrent", func(t *testing.T) {
+		want, _ := json.Marshal(p)
+		errs := make(chan error, 4)
+		for range 4 {
+			go func() {
+				q, err := m.Predict(context.Background(), v)
+				if err == nil {
+					if got, _ := json.Marshal(q); !bytes.Equal(got, want) {
+						err = fmt.Errorf("prediction differs: %s", got)
+					}
+				}
+				errs <- err
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 	t.Run("no registered site", func(t *testing.T) {
 		v := synthView("P-Y", 90, synthSite{})
 		v.Sites[0].Registered = false
@@ -627,7 +647,6 @@ func FuzzUnmarshalSafetyModel(f *testing.F) {
 	m := trainedSynth(f)
 	good, _ := m.MarshalModel()
 	f.Add(good)
-	f.Add(defaultSafetyJSON)
 	for _, s := range []string{
 		``, `null`, `{}`, `[]`, `{"format":"sitetwin.safety/1"}`,
 		`{"format":"sitetwin.safety/1","options":{},"forest":{"features":["credit"],"trees":[{"nodes":[{"f":-1,"p":0.1,"n":3}]}]}}`,
