@@ -3,6 +3,7 @@ package scenarios
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"runtime"
@@ -266,6 +267,7 @@ type drill struct {
 	h                *hazard
 	reactive         []*Action
 	reactiveKeys     map[string]bool // site/rule/equipment of the reactive actions
+	delayMemo        map[string]delayResult
 	tl               *Timeline
 	stopped          [][]bool // [step][site]: under a stop-work order
 	dispatched       *Dispatch
@@ -646,23 +648,68 @@ func (d *drill) delay(ctx context.Context, only map[string]bool) map[string]floa
 			todo = append(todo, p)
 		}
 	}
-	// the projects in parallel, each result in its own slot
+	// The built-in model reads only a view's id, info, milestones and
+	// schedule (and its clock without a status date), with a fixed seed:
+	// a project the drill left unchanged there gets the figure of the
+	// earlier pass again instead of a new Monte Carlo run.
+	_, builtin := m.(*predict.DelayModel)
 	vals := make([]float64, len(todo))
 	has := make([]bool, len(todo))
+	keys := make([]string, len(todo))
+	// the projects in parallel, each result in its own slot
 	parallel(len(todo), func(k int) {
-		pr, err := m.Predict(ctx, todo[k].View())
+		v := todo[k].View()
+		if builtin {
+			keys[k] = delayKey(v)
+			if r, ok := d.delayMemo[keys[k]]; ok && keys[k] != "" {
+				vals[k], has[k] = r.v, r.ok
+				return
+			}
+		}
+		pr, err := m.Predict(ctx, v)
 		if err != nil || pr == nil {
 			return
 		}
 		vals[k], has[k] = pr.Values["p_on_time"]
 	})
 	out := map[string]float64{}
+	if builtin && d.delayMemo == nil {
+		d.delayMemo = map[string]delayResult{}
+	}
 	for k, p := range todo {
 		if has[k] {
 			out[p.ID] = vals[k]
 		}
+		if builtin && keys[k] != "" && ctx.Err() == nil {
+			d.delayMemo[keys[k]] = delayResult{vals[k], has[k]}
+		}
 	}
 	return out
+}
+
+// delayResult is a delay model figure, memoised by delayKey.
+type delayResult struct {
+	v  float64
+	ok bool
+}
+
+// delayKey encodes what the built-in delay model reads of a view.
+func delayKey(v *twin.ProjectView) string {
+	k := struct {
+		ID         string
+		Info       twin.ProjectInfo
+		Milestones any
+		Schedule   any
+		Clock      time.Time
+	}{ID: v.ID, Info: v.Info, Milestones: v.Milestones, Schedule: v.Schedule}
+	if v.Schedule.StatusDate.IsZero() {
+		k.Clock = v.Clock
+	}
+	b, err := json.Marshal(k)
+	if err != nil {
+		return "" // never memoised
+	}
+	return string(b)
 }
 
 // touchedProjects returns the projects the plan asks anything of.
