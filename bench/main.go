@@ -3,6 +3,7 @@
 //
 //	go run ./bench restore [--twins 100000] [--steady-minutes 0] [--results bench/RESULTS.md]
 //	go run ./bench websocket [--clients 1000] [--projects 300] [--seconds 20] [--results bench/RESULTS.md]
+//	go run ./bench drill [--projects 5500] [--scenario mangkhut_2018.json] [--members N] [--runs 1] [--results bench/RESULTS.md]
 //
 // Scenarios:
 //
@@ -13,6 +14,10 @@
 //	websocket the engine at full rate without and with websocket clients
 //	         subscribed to the city: its throughput, and the delivery
 //	         latency (p50, p99) from produce to client receipt.
+//	drill    a ready drill (Mangkhut: 72 h at 10-minute steps, 50 track
+//	         ensemble members) over the simulated city of about 10,000
+//	         sites: the time of scenarios.Run, and a digest of its timeline
+//	         and plan (the same inputs must give the same bytes).
 package main
 
 import (
@@ -36,15 +41,17 @@ func main() {
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: go run ./bench restore|websocket [flags] (see the package comment)")
+		return errors.New("usage: go run ./bench restore|websocket|drill [flags] (see the package comment)")
 	}
 	switch args[0] {
 	case "restore":
 		return restoreScenario(ctx, args[1:], out)
 	case "websocket":
 		return wsScenario(ctx, args[1:], out)
+	case "drill":
+		return drillScenario(ctx, args[1:], out)
 	}
-	return fmt.Errorf("unknown scenario %q (known: restore, websocket)", args[0])
+	return fmt.Errorf("unknown scenario %q (known: restore, websocket, drill)", args[0])
 }
 
 // machine describes where the figures were taken.
