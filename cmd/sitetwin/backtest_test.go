@@ -114,3 +114,36 @@ func TestBacktestCommandBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestTrainCommand: train safety on the early samples of a history, score
+// it on the held-out ones beside the built-in, write it; backtest and run
+// load it with --trained.
+func TestTrainCommand(t *testing.T) {
+	file := history(t)
+	dir := t.TempDir()
+	code, out, stderr := runCLI(t, "train", "safety", "--history", file, "--out", dir, "--every", "72h", "--holdout", "0.3")
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out, stderr)
+	}
+	for _, want := range []string{"held out:", "safety (trained)", "incident_30d", "wrote " + filepath.Join(dir, "safety.model.json")} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(stderr, "trained safety") {
+		t.Errorf("no training line on stderr:\n%s", stderr)
+	}
+	code, out, stderr = runCLI(t, "backtest", "--history", file, "--models", "none", "--trained", dir, "--every", "72h")
+	if code != 0 || !strings.Contains(out, "incident_30d  safety") {
+		t.Fatalf("backtest --trained: exit %d\n%s\n%s", code, out, stderr)
+	}
+	// a directory with a file of a model that does not learn is refused, naming it
+	os.WriteFile(filepath.Join(dir, "oracle.model.json"), []byte("{}"), 0o644)
+	if code, _, stderr := runCLI(t, "backtest", "--history", file, "--trained", dir); code != 1 || !strings.Contains(stderr, "oracle.model.json") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	empty := t.TempDir()
+	if code, _, stderr := runCLI(t, "backtest", "--history", file, "--trained", empty); code != 2 || !strings.Contains(stderr, "no trained model there") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}

@@ -84,7 +84,7 @@ func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, erro
 	fs.DurationVar(&c.Checkpoint, "checkpoint-every", 250*time.Millisecond, "how often a transaction commits twin snapshots, outputs and consumed offsets together")
 	fs.StringVar(&c.Instance, "instance", "", "stable name of this process in the consumer group (default: host name and HTTP port); a restarted process with the same name takes its partitions back at once")
 	fs.DurationVar(&c.Session, "session-timeout", 10*time.Second, "how long the group waits for a silent process before moving its partitions")
-	fs.StringVar(&c.Models, "models", "delay,typhoon", "built-in prediction models to run (comma-separated; all; none); see `sitetwin models`")
+	fs.StringVar(&c.Models, "models", "delay,safety,typhoon", "built-in prediction models to run (comma-separated; all; none); see `sitetwin models`")
 	fs.Var(&c.Remotes, "model", "a remote prediction model, name=http://host/path (repeatable; see the README for its JSON)")
 	fs.StringVar(&c.Trained, "trained", "", "directory of models written by `sitetwin train`: run in place of the built-ins of the same name (or beside them)")
 	fs.DurationVar(&c.ModelWait, "model-timeout", 10*time.Second, "how long one model run may take (a remote model's request)")

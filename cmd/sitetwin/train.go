@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/sitetwin/sitetwin/predict"
@@ -44,7 +45,7 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if !ok {
 		return fmt.Errorf("%w: model %q does not learn from history (trainable: %s)", errUsage, pos[0], trainableNames())
 	}
-	train, test := splitByTime(hist.Examples, hist.Samples, *holdout)
+	train, test := splitByTime(hist.Examples, *holdout)
 	if len(train) == 0 {
 		return fmt.Errorf("no training examples: the history is too short for --holdout %g", *holdout)
 	}
@@ -77,18 +78,26 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	return nil
 }
 
-// splitByTime keeps the examples of the latest share of sample times for
-// testing and the earlier ones for training: a model is scored on a future
-// it did not see, as it will be used.
-func splitByTime(ex []predict.Example, samples []time.Time, holdout float64) (train, test []predict.Example) {
-	if holdout == 0 || len(samples) < 2 {
+// splitByTime keeps the examples of the latest share of the labelled
+// sample times for testing and the earlier ones for training: a model is
+// scored on a future it did not see, as it will be used. (The last samples
+// of a history have no labels yet: the split is among those that do.)
+func splitByTime(ex []predict.Example, holdout float64) (train, test []predict.Example) {
+	var times []time.Time
+	for _, e := range ex {
+		if len(e.Label) > 0 && !slices.ContainsFunc(times, e.At.Equal) {
+			times = append(times, e.At)
+		}
+	}
+	if holdout == 0 || len(times) < 2 {
 		return ex, nil
 	}
-	cut := samples[len(samples)-max(1, int(float64(len(samples))*holdout+0.5))]
+	slices.SortFunc(times, time.Time.Compare)
+	cut := times[len(times)-max(1, int(float64(len(times))*holdout+0.5))]
 	for _, e := range ex {
 		if e.At.Before(cut) {
 			train = append(train, e)
-		} else {
+		} else if len(e.Label) > 0 {
 			test = append(test, e)
 		}
 	}
