@@ -597,7 +597,7 @@ func (s *Server) series(w http.ResponseWriter, r *http.Request) {
 				rep.Limits = append(rep.Limits, l)
 			}
 		case sr.Relative != nil:
-			base := equipmentBase(eq, sr.Relative.Base)
+			base := eq.Base(sr.Relative.Base)
 			if base == 0 {
 				base = sr.Relative.Default
 			}
@@ -610,21 +610,6 @@ func (s *Server) series(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, rep)
-}
-
-func equipmentBase(e *twin.Equipment, field string) float64 {
-	if e == nil {
-		return 0
-	}
-	switch field {
-	case "in_service_limit_ms":
-		return e.InServiceLimitMS
-	case "alarm_cumulative_mm":
-		return e.AlarmCumulativeMM
-	case "alarm_rate_mm_per_day":
-		return e.AlarmRateMMPerDay
-	}
-	return 0
 }
 
 // AuditReport is the body of GET /api/twins/{project}/audit.

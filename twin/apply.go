@@ -688,7 +688,7 @@ func (a *applier) evaluateSeries(s *SiteTwin, rule *SensorRule, ser *Series) {
 		band = *rule.Band
 		levelName = [3]string{"", "warning", "stop-work"}
 	case rule.Relative != nil:
-		base := s.Equipment[ser.Equipment].base(rule.Relative.Base)
+		base := s.Equipment[ser.Equipment].Base(rule.Relative.Base)
 		if base <= 0 {
 			base = rule.Relative.Default
 		}
@@ -759,7 +759,7 @@ func (a *applier) evaluateCranes(s *SiteTwin, rule *SensorRule) {
 		if !have {
 			continue
 		}
-		base := eq.base(rule.Relative.Base)
+		base := eq.Base(rule.Relative.Base)
 		if base <= 0 {
 			base = rule.Relative.Default
 		}

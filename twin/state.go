@@ -192,8 +192,10 @@ type Equipment struct {
 	Registered          bool      `json:"registered"` // set by equipment.installed; false only in a twin checkpointed when readings still created equipment implicitly
 }
 
-// base returns the equipment limit a relative rule is scaled by, or 0.
-func (e *Equipment) base(field string) float64 {
+// Base returns the equipment's limit that a relative rule names (its
+// relative.base: in_service_limit_ms, alarm_cumulative_mm,
+// alarm_rate_mm_per_day), or 0 when it has none.
+func (e *Equipment) Base(field string) float64 {
 	if e == nil {
 		return 0
 	}
