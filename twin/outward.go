@@ -61,6 +61,45 @@ type Filing struct {
 	Reasons   []string  `json:"reasons,omitempty"`
 	Existing  string    `json:"existing,omitempty"` // the filing a duplicate registration duplicates
 	Updated   time.Time `json:"updated,omitzero"`   // platform time of the latest status
+	// History is every step the platform reported (its receipt's stage,
+	// each review step, a refusal), in platform time, oldest first; the
+	// request itself is Requested. A step reported twice is kept once, at
+	// its earliest time; at most 32 are kept.
+	History []FilingStep `json:"history,omitempty"`
+}
+
+// FilingStep is one step of a filing's review: the stage it entered
+// (district_preliminary, city_review, expert_review, done; empty for a
+// refusal) and the status it had there, at the platform's time.
+type FilingStep struct {
+	Stage  string    `json:"stage,omitempty"`
+	Status string    `json:"status"`
+	Time   time.Time `json:"time"`
+}
+
+const maxFilingSteps = 32
+
+// record adds a step to the filing's history in time order (the list is
+// replaced, never changed in place: views share it).
+func (f *Filing) record(stage, status string, at time.Time) {
+	h := slices.Clone(f.History)
+	if i := slices.IndexFunc(h, func(s FilingStep) bool { return s.Stage == stage && s.Status == status }); i >= 0 {
+		if !at.Before(h[i].Time) {
+			return
+		}
+		h = slices.Delete(h, i, i+1)
+	}
+	i, _ := slices.BinarySearchFunc(h, at, func(s FilingStep, t time.Time) int {
+		if s.Time.After(t) {
+			return 1
+		}
+		return -1 // equal times keep arrival order
+	})
+	h = slices.Insert(h, i, FilingStep{Stage: stage, Status: status, Time: at})
+	if len(h) > maxFilingSteps {
+		h = h[len(h)-maxFilingSteps:]
+	}
+	f.History = h
 }
 
 // WagePeriod reconciles one month's expected payroll (worker-days from
@@ -165,9 +204,13 @@ func (a *applier) answer() {
 			if d.Code == CodeUndelivered {
 				f.Status = FilingFailed
 			}
+			f.record("", f.Status, e.Time)
 			return
 		}
 		f.ID, f.Receipt = d.Filing, d.Receipt
+		if d.Stage != "" {
+			f.record(d.Stage, FilingInReview, e.Time)
+		}
 		if f.Status == FilingRequested || !e.Time.Before(f.Updated) && f.Status == FilingInReview {
 			f.Status, f.Stage, f.Updated = FilingInReview, d.Stage, e.Time
 		}
@@ -176,6 +219,7 @@ func (a *applier) answer() {
 		if f.ID == "" {
 			f.ID = d.Filing
 		}
+		f.record(d.Stage, d.Status, e.Time)
 		if e.Time.Before(f.Updated) || f.Status == FilingRejected || f.Status == FilingFailed {
 			return // an older step than the one known
 		}

@@ -1,6 +1,7 @@
 package twin
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -125,7 +126,26 @@ func TestFilingAnswers(t *testing.T) {
 	if f.Stage != "city_review" || f.Receipt != "R-7" || f.ID != "FIL-7" || f.Status != FilingInReview {
 		t.Fatalf("filing %+v", f)
 	}
+	// the history is in platform time whatever the arrival order; the
+	// receipt's stage and the district step are one step
+	steps := func() string {
+		var b strings.Builder
+		for _, s := range f.History {
+			fmt.Fprintf(&b, "%s/%s@%s ", s.Stage, s.Status, s.Time.Format("02T15:04:05"))
+		}
+		return b.String()
+	}
+	if got, want := steps(), "district_preliminary/in_review@20T01:00:05 city_review/in_review@20T03:00:00 "; got != want {
+		t.Fatalf("history %q, want %q", got, want)
+	}
+	view := p.View()
 	mustApply(t, p, status("s3", "2026-02-21T03:00:00Z", "expert_review", FilingReturned, "tower crane foundation calculation missing"))
+	if got, want := steps(), "district_preliminary/in_review@20T01:00:05 city_review/in_review@20T03:00:00 expert_review/returned@21T03:00:00 "; got != want {
+		t.Fatalf("history %q, want %q", got, want)
+	}
+	if n := len(view.Filings[0].History); n != 2 {
+		t.Fatalf("an earlier view's history changed: %d steps", n)
+	}
 	if f.Status != FilingReturned || projectAlarm(p, "filing@registration") != LevelWarn || !hasReason(p.Reasons, "registration filing returned at expert_review: tower crane foundation calculation missing") {
 		t.Fatalf("returned: %+v %v", f, p.Reasons)
 	}
