@@ -655,7 +655,7 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request) {
 	limit := q.intIn("limit", 100, 1, 10000)
 	f := alertFilter{Project: q.str("project"), District: q.str("district"), Rule: q.str("rule")}
 	f.Level = q.oneOf("level", "ok", "warn", "stop")
-	f.Kind = q.oneOf("kind", "sensor", "schedule", "funds", "wages", "hazard", "incident", "weather", "credit", "risk", "other")
+	f.Kind = q.oneOf("kind", "sensor", "schedule", "funds", "wages", "hazard", "incident", "weather", "credit", "risk", "filing", "disbursement", "other")
 	active := q.oneOf("active", "true", "false") == "true"
 	if q.err != nil {
 		writeError(w, http.StatusBadRequest, q.err.Error())

@@ -2,10 +2,14 @@ package dashboard
 
 import (
 	"encoding/json"
+	"maps"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sitetwin/sitetwin/twin"
 )
 
 // TestOpenAPIDescribesEveryRoute checks the hand-written OpenAPI document
@@ -88,4 +92,99 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			t.Errorf("unresolved $ref %s/%s", m[1], m[2])
 		}
 	}
+}
+
+// TestOpenAPIDescribesEveryField checks that every JSON field of the Go
+// types the API returns is a property of the schema that describes it
+// (allOf parts and embedded structs included), so that a field added to a
+// view cannot go undocumented.
+func TestOpenAPIDescribesEveryField(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]schemaDoc `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openapiJSON, &doc); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	schemas := doc.Components.Schemas
+	var props func(name string) map[string]bool
+	props = func(name string) map[string]bool {
+		s, ok := schemas[name]
+		if !ok {
+			t.Fatalf("no schema %s", name)
+		}
+		out := map[string]bool{}
+		for k := range s.Properties {
+			out[k] = true
+		}
+		for _, part := range s.AllOf {
+			if part.Ref != "" {
+				maps.Copy(out, props(strings.TrimPrefix(part.Ref, "#/components/schemas/")))
+			}
+			for k := range part.Properties {
+				out[k] = true
+			}
+		}
+		return out
+	}
+	for _, c := range []struct {
+		schema string
+		v      any
+	}{
+		{"ProjectView", twin.ProjectView{}},
+		{"Funds", twin.Funds{}},
+		{"WagePeriod", twin.WagePeriod{}},
+		{"Milestone", twin.Milestone{}},
+		{"Decision", twin.Decision{}},
+		{"Filing", twin.Filing{}},
+		{"FilingStep", twin.FilingStep{}},
+		{"Alarm", twin.Alarm{}},
+		{"Alert", AlertItem{}},
+		{"PublicProject", PublicProject{}},
+		{"PublicRow", PublicRow{}},
+		{"PublicSite", PublicSite{}},
+		{"PublicFiling", PublicFiling{}},
+		{"PublicFilingStep", PublicFilingStep{}},
+	} {
+		t.Run(c.schema, func(t *testing.T) {
+			have := props(c.schema)
+			for _, f := range jsonFields(reflect.TypeOf(c.v)) {
+				if !have[f] {
+					t.Errorf("field %s of %T is not described in schema %s", f, c.v, c.schema)
+				}
+			}
+		})
+	}
+}
+
+type schemaDoc struct {
+	Ref        string                     `json:"$ref"`
+	Properties map[string]json.RawMessage `json:"properties"`
+	AllOf      []schemaDoc                `json:"allOf"`
+}
+
+// jsonFields lists the names encoding/json gives the fields of a struct
+// type, embedded structs flattened.
+func jsonFields(t reflect.Type) []string {
+	var out []string
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("json")
+		name, _, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			out = append(out, jsonFields(f.Type)...)
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out = append(out, name)
+	}
+	return out
 }

@@ -123,6 +123,83 @@ type PublicProject struct {
 	PublicRow
 	Filing   Filing   `json:"filing"`
 	Schedule Progress `json:"progress_detail"`
+	// Filings are the filings requested of the filing platform
+	// (registration, start, completion) with their approval progress.
+	Filings []PublicFiling `json:"filings"`
+}
+
+// Public filing stages (PublicFiling.Stage, PublicFilingStep.Stage), in
+// the order a filing goes through them.
+const (
+	FilingStageRequested = "requested" // the twin requested it; the platform has not answered
+	FilingStageDistrict  = "district"  // district preliminary review
+	FilingStageCity      = "city"      // city review
+	FilingStageExpert    = "expert"    // expert review
+	FilingStageApproved  = "approved"  // approved at the end of review
+	FilingStageReturned  = "returned"  // returned at a stage (PublicFilingStep.At)
+	FilingStageRejected  = "rejected"  // refused outright (invalid, a duplicate)
+)
+
+// PublicFiling is a filing's approval progress as the public sees it: the
+// stage it stands at and when it reached each stage. It carries no
+// reasons (free text that may name firms and people) and no receipts.
+type PublicFiling struct {
+	Kind  string             `json:"kind"`         // registration, start, completion
+	Stage string             `json:"stage"`        // one of the FilingStage constants
+	At    string             `json:"at,omitempty"` // for returned: the review stage (district, city, expert)
+	Steps []PublicFilingStep `json:"steps"`        // oldest first, from requested
+}
+
+// PublicFilingStep is a stage a filing reached, and when (the request in
+// the twin's time, the review steps in the platform's).
+type PublicFilingStep struct {
+	Stage string    `json:"stage"`
+	At    string    `json:"at,omitempty"` // for returned: the review stage
+	Time  time.Time `json:"time"`
+}
+
+// reviewStages names the platform's review stages for the public.
+var reviewStages = map[string]string{
+	"district_preliminary": FilingStageDistrict, "city_review": FilingStageCity, "expert_review": FilingStageExpert,
+}
+
+// publicStage maps a filing status at a platform stage to a public stage
+// and, for a return, where it was returned ("" stage: not shown; a
+// request that could not be delivered is still requested).
+func publicStage(status, stage string) (string, string) {
+	switch status {
+	case twin.FilingRequested, twin.FilingFailed:
+		return FilingStageRequested, ""
+	case twin.FilingInReview:
+		return reviewStages[stage], ""
+	case twin.FilingApproved:
+		return FilingStageApproved, ""
+	case twin.FilingReturned:
+		return FilingStageReturned, reviewStages[stage]
+	case twin.FilingRejected:
+		return FilingStageRejected, ""
+	}
+	return "", ""
+}
+
+func publicFilings(fs []twin.Filing) []PublicFiling {
+	out := make([]PublicFiling, 0, len(fs))
+	for _, f := range fs {
+		pf := PublicFiling{Kind: f.Kind, Steps: []PublicFilingStep{{Stage: FilingStageRequested, Time: f.Requested}}}
+		pf.Stage, pf.At = publicStage(f.Status, f.Stage)
+		if pf.Stage == "" {
+			pf.Stage = FilingStageRequested
+		}
+		for _, h := range f.History {
+			st, at := publicStage(h.Status, h.Stage)
+			if st == "" || st == FilingStageRequested {
+				continue
+			}
+			pf.Steps = append(pf.Steps, PublicFilingStep{Stage: st, At: at, Time: h.Time})
+		}
+		out = append(out, pf)
+	}
+	return out
 }
 
 // Filing is the project's filing with the authorities, as far as the twin
@@ -147,7 +224,7 @@ type Progress struct {
 
 // AlertItem is an alert as the feed and GET /api/alerts give it, with its
 // kind (sensor, schedule, funds, wages, hazard, incident, weather, credit,
-// risk).
+// risk, filing, disbursement, other).
 type AlertItem struct {
 	twin.Alert
 	Kind string `json:"kind"`
@@ -206,8 +283,11 @@ func (k *kinds) alertKind(rule, key string) string {
 		return "sensor"
 	case rule == "rainstorm" || rule == "typhoon":
 		return "weather"
-	case rule == "schedule", rule == "funds", rule == "wages", rule == "hazard", rule == "incident", rule == "credit":
+	case rule == "schedule", rule == "funds", rule == "wages", rule == "hazard", rule == "incident", rule == "credit",
+		rule == "filing", rule == "disbursement":
 		return rule
+	case rule == "wage_account":
+		return "wages"
 	}
 	return "other"
 }
@@ -363,6 +443,7 @@ func (k *kinds) publicProject(v *twin.ProjectView) PublicProject {
 			PlannedStart: v.Info.PlannedStart, PlannedFinish: v.Info.PlannedFinish, Deadline: v.Info.Deadline,
 		},
 		Schedule: Progress{Milestones: len(v.Milestones), Percent: round3(100 * v.Schedule.EV)},
+		Filings:  publicFilings(v.Filings),
 	}
 	for _, m := range v.Milestones {
 		if !m.Completed.IsZero() {
