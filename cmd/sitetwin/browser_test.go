@@ -288,6 +288,81 @@ func TestBrowserDashboard(t *testing.T) {
 	jsEventually(t, ctx, 5*time.Second,
 		fmt.Sprintf(`document.querySelector('#map circle.site[data-site="%s"]').dataset.health === 'red' && !!document.querySelector('#alerts li[data-project="%s"]')`, second.Site, second.Project),
 		`document.querySelector('#alerts li') ? document.querySelector('#alerts li').textContent : 'no alerts'`)
+
+	// a project driven by produced events to the city review of its
+	// registration filing and a milestone held for an open hazard: the
+	// panel shows the filing's stages and the held disbursement
+	produceStream(t, srv.a.KafkaAddr, outwardProject(t, time.Now().UTC()))
+	outSel := `#map circle.site[data-project="BR-900"]`
+	jsEventually(t, ctx, 10*time.Second, `!!document.querySelector('`+outSel+`')`, `document.querySelectorAll('#map circle.site').length + ' sites'`)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(outSel))); err != nil {
+		t.Fatal(err)
+	}
+	jsEventually(t, ctx, 5*time.Second, `(() => {
+		const f = document.querySelector('#filings .filing[data-kind="registration"]');
+		const d = document.querySelector('#decisions li[data-milestone="M1"]');
+		return !!f && f.dataset.stage === 'city' && !!f.querySelector('.stages li.current[data-stage="city"] time') &&
+			!!f.querySelector('.stages li.todo[data-stage="expert"]') && /receipt RCPT-B900/.test(f.textContent) &&
+			!!d && d.dataset.decision === 'held' && /major hazard HZ-B1 open/.test(d.textContent) &&
+			document.getElementById('arrears').dataset.warning === 'yes' && /below a month's payroll/.test(document.getElementById('arrears').textContent) &&
+			!!document.querySelector('#wages table.wages td.bad');
+	})()`, `document.getElementById('p-title').textContent + ' / filings: ' + document.getElementById('filings').textContent +
+		' / decisions: ' + document.getElementById('decisions').textContent + ' / wages: ' + document.getElementById('wages').textContent`)
+	png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "dashboard-filings.png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](a11yCheck)); err != nil || len(problems) > 0 {
+		t.Errorf("accessibility with filings and decisions shown: %v %s", err, strings.Join(problems, "; "))
+	}
+
+	// a drill run from a shell (`drill run --live`, not through the
+	// API): the page shows the banner and rings the drill's site
+	var out strings.Builder
+	if code := cli(context.Background(), []string{"drill", "run", "../../scenarios/examples/crane_collapse.json", "--live", "--brokers", srv.a.KafkaAddr, "--quiet"},
+		&out, &out, func(string) string { return "" }); code != 0 {
+		t.Fatalf("drill run --live: exit %d\n%s", code, out.String())
+	}
+	jsEventually(t, ctx, 10*time.Second, `!document.getElementById('drill-banner').hidden && /started elsewhere/.test(document.getElementById('drill-text').textContent) &&
+		!!document.querySelector('#map .drill-site.stop[data-drill-site="P-001-S2"]')`,
+		`document.getElementById('drill-banner').hidden + ' ' + document.getElementById('drill-text').textContent`)
+}
+
+// outwardProject returns the events of a project BR-900 registered an hour
+// before now with one site, a baseline of two milestones, a major hazard
+// open on M1, a month's attendance with no wages in the account (an
+// arrears warning), M1 completed and accepted (its disbursement held for
+// the hazard and the warning), and the filing platform's answers taking its registration
+// filing to the city review.
+func outwardProject(t *testing.T, now time.Time) []*twin.Event {
+	t.Helper()
+	at := func(min int) string { return now.Add(time.Duration(min-60) * time.Minute).Format(time.RFC3339) }
+	day := func(d int) string { return now.AddDate(0, 0, d).Format("2006-01-02") }
+	ev := func(id, typ string, min int, site, data string) *twin.Event {
+		s := ""
+		if site != "" {
+			s = `,"site":"` + site + `"`
+		}
+		return mustEvent(t, fmt.Sprintf(`{"specversion":"1.0","id":"br900-%s","type":%q,"source":"browser-test","time":%q,"project":"BR-900"%s,"data":%s}`, id, typ, at(min), s, data))
+	}
+	const key = `"request":"BR-900/filing/registration/1","filing_kind":"registration","filing":"FIL-B900"`
+	return []*twin.Event{
+		ev("reg", "project.registered", 0, "", `{"name":"Browser Test Tower","district":"Futian","kind":"housing","owner":"O-B","contractor":"C-B","supervisor":"S-B","budget_cny":2e8,`+
+			`"planned_start":"`+day(-30)+`","planned_finish":"`+day(400)+`","permit_number":"440304202600009001","supervision_filing_number":"JLBA-B900","safety_filing_number":"AQBA-B900"}`),
+		ev("site", "site.added", 1, "BR-900-S1", `{"name":"main","lat":22.541,"lon":114.052,"terrain":"C"}`),
+		ev("plan", "plan.baselined", 2, "", `{"milestones":[{"id":"M1","name":"Piling","optimistic_days":20,"likely_days":30,"pessimistic_days":40,"budget_share":0.3},`+
+			`{"id":"M2","name":"Structure","optimistic_days":200,"likely_days":240,"pessimistic_days":300,"depends_on":["M1"],"budget_share":0.7}]}`),
+		ev("hz", "hazard.found", 3, "BR-900-S1", `{"hazard":"HZ-B1","severity":"major","category":"scaffolding","deadline":"`+day(10)+`","milestone":"M1","description":"wall ties missing"}`),
+		ev("att", "attendance.reported", 4, "", `{"period":"`+now.Format("2006-01")+`","worker_days":600,"workers":30}`),
+		ev("prog", "progress.reported", 4, "", `{"milestone":"M1","percent_complete":100}`),
+		ev("done", "milestone.completed", 5, "", `{"milestone":"M1"}`),
+		ev("acc", "acceptance.passed", 6, "", `{"milestone":"M1"}`),
+		ev("fa", "filing.accepted", 7, "", `{`+key+`,"receipt":"RCPT-B900","stage":"district_preliminary"}`),
+		ev("fs", "filing.status_changed", 8, "", `{`+key+`,"stage":"city_review","status":"in_review"}`),
+	}
 }
 
 // a11yCheck returns what a basic accessibility check finds: form controls

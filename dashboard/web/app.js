@@ -134,7 +134,7 @@ function handle(m) {
       document.body.dataset.role = m.role;
       $("who").textContent = "signed in as " + m.role + (m.unit ? " (" + m.unit + ")" : "");
       setConn("live", "Live");
-      for (const id of ["funds-box", "haz-box", "audit-box"]) $(id).hidden = m.role === "public";
+      for (const id of ["funds-box", "haz-box", "audit-box", "disb-box"]) $(id).hidden = m.role === "public";
       if (m.role === "public") $("map-title").firstChild.textContent = "City map: dust and noise ";
       if (m.role === "regulator") send({ op: "subscribe", topic: "drill" });
       break;
@@ -466,11 +466,15 @@ function renderProject() {
     $("p-meta").textContent = [v.district, v.kind, v.status, "progress " + (v.progress_detail.percent_complete || 0).toFixed(0) + "%",
       "disturbance " + v.disturbance, v.filing.permit_number ? "permit " + v.filing.permit_number : "filing: " + (v.filing.registered ? "registered" : "pending")].join(" · ");
     $("gantt").replaceChildren(textP("Milestones: " + v.progress_detail.completed + " of " + v.progress_detail.milestones + " completed, " + v.progress_detail.accepted + " accepted."));
+    renderFilings(v.filings || []);
   } else {
     $("p-meta").textContent = [info.district, info.kind, "contractor " + info.contractor, "health " + v.health,
       v.reasons.length ? v.reasons.slice(0, 2).join("; ") : "no standing alarms"].join(" · ");
     renderGantt(v);
     renderFunds(v);
+    renderWages(v);
+    renderFilings(v.filings || []);
+    renderDecisions(v);
     renderHazards(v);
     if (v.audit_records !== state.auditLen) { state.auditLen = v.audit_records; renderAudit(v.id); }
   }
@@ -550,7 +554,162 @@ function renderFunds(v) {
     meterRow("Earned", f.earned_cny, max, "", cny(f.earned_cny)),
     meterRow("Disbursed", f.disbursed_cny, max, "disb", cny(f.disbursed_cny)),
     textP("Wage account balance " + cny(f.wage_balance_cny) + " (deposited " + cny(f.wage_deposited_cny) + ", paid " + cny(f.wages_paid_cny) + ")"),
-    textP(arrears ? "Wage arrears: " + f.arrears_days + " days overdue" : "No wage arrears", arrears ? "bad" : "ok"));
+    textP(arrears ? "Wages " + f.arrears_days + " days past the pay cycle" : "Wages paid within the pay cycle", arrears ? "bad" : "ok"));
+}
+
+// ---- filings, disbursement decisions, wages ----
+
+// the approval stages in order, as the public view names them, and the
+// platform's review stages mapped onto them
+const STAGES = ["requested", "district", "city", "expert", "approved"];
+const STAGE_NAME = { requested: "requested", district: "district preliminary review", city: "city review",
+  expert: "expert review", approved: "approved", returned: "returned", rejected: "rejected" };
+const PLATFORM_STAGE = { district_preliminary: "district", city_review: "city", expert_review: "expert", done: "approved" };
+const fmtTime = (s) => (zero(s) ? "" : new Date(s).toISOString().slice(0, 16).replace("T", " ") + " UTC");
+
+// filingStage maps a twin's filing status at a platform stage to a public
+// stage and, for a return, the stage that returned it
+function filingStage(status, stage) {
+  switch (status) {
+    case "in_review": return [PLATFORM_STAGE[stage] || "requested", ""];
+    case "approved": return ["approved", ""];
+    case "returned": return ["returned", PLATFORM_STAGE[stage] || ""];
+    case "rejected": return ["rejected", ""];
+  }
+  return ["requested", ""]; // requested, or failed: not at the platform
+}
+
+// publicFiling gives a full twin's filing the public form (stage, at,
+// steps) and keeps the details in full; a public filing is already so
+function publicFiling(f) {
+  if (f.steps) return f;
+  const [stage, at] = filingStage(f.status, f.stage);
+  const steps = [{ stage: "requested", time: f.requested }];
+  for (const h of f.history || []) {
+    const [st, a] = filingStage(h.status, h.stage);
+    if (st !== "requested") steps.push({ stage: st, at: a, time: h.time });
+  }
+  return { kind: f.kind, stage, at, steps, full: f };
+}
+
+function stageText(st, at) { return STAGE_NAME[st] + (at ? " at " + STAGE_NAME[at] : ""); }
+
+function renderFilings(filings) {
+  const box = $("filings");
+  if (!filings.length) { box.replaceChildren(textP("No filing requested yet.")); return; }
+  box.replaceChildren(...filings.map((raw) => {
+    const f = publicFiling(raw);
+    const div = document.createElement("div");
+    div.className = "filing";
+    div.dataset.kind = f.kind;
+    div.dataset.stage = f.stage;
+    const h = document.createElement("h4");
+    h.textContent = f.kind[0].toUpperCase() + f.kind.slice(1) + " filing: " + stageText(f.stage, f.at);
+    const ol = document.createElement("ol");
+    ol.className = "stages";
+    ol.setAttribute("aria-label", f.kind + " filing stages");
+    const last = f.steps.length - 1;
+    f.steps.forEach((s, i) => {
+      const li = document.createElement("li");
+      li.className = s.stage === "returned" || s.stage === "rejected" ? "stop" : i === last ? "current" : "done";
+      li.dataset.stage = s.stage;
+      li.append(stageText(s.stage, s.at));
+      const t = document.createElement("time");
+      t.dateTime = s.time;
+      t.textContent = fmtTime(s.time);
+      li.append(t);
+      ol.append(li);
+    });
+    // the stages still ahead of a filing under review
+    if (!["approved", "returned", "rejected"].includes(f.stage)) {
+      for (const st of STAGES.slice(STAGES.indexOf(f.stage) + 1)) {
+        const li = document.createElement("li");
+        li.className = "todo";
+        li.dataset.stage = st;
+        li.textContent = STAGE_NAME[st];
+        ol.append(li);
+      }
+    }
+    div.append(h, ol);
+    const d = f.full;
+    if (d) {
+      if (d.reasons && d.reasons.length) div.append(textP((d.status === "failed" ? "Undelivered: " : "Reasons: ") + d.reasons.join("; "), "bad"));
+      if (d.existing) div.append(textP("Duplicates filing " + d.existing, "bad"));
+      const ids = [d.filing && "filing " + d.filing, d.receipt && "receipt " + d.receipt, "request " + d.request].filter(Boolean);
+      div.append(textP(ids.join(" · "), "hint"));
+    }
+    return div;
+  }));
+}
+
+const DECISION_TEXT = {
+  held: "held",
+  requested: "released, request sent to the fund platform",
+  paid: "paid",
+  rejected: "refused by the fund platform",
+  failed: "undelivered to the fund platform",
+};
+
+function renderDecisions(v) {
+  const ul = $("decisions");
+  const ms = v.milestones.filter((m) => m.decision && m.decision.id);
+  if (!ms.length) { ul.replaceChildren(textLi("No milestone completed and accepted yet.")); return; }
+  ul.replaceChildren(...ms.map((m) => {
+    const d = m.decision;
+    const li = document.createElement("li");
+    li.dataset.milestone = m.id;
+    li.dataset.decision = d.status;
+    const st = document.createElement("strong");
+    st.className = { paid: "ok", requested: "", held: "held" }[d.status] ?? "bad";
+    st.textContent = DECISION_TEXT[d.status] || d.status;
+    li.append((m.name || m.id) + " (" + m.id + "): ", st, " " + cny(d.amount_cny));
+    if (d.receipt) li.append(", receipt " + d.receipt);
+    if (d.answer) li.append(": " + d.answer);
+    li.append(textP("decision " + d.id + ", " + fmtTime(d.time), "hint"));
+    if (d.status === "held" && d.reasons && d.reasons.length) {
+      const rs = document.createElement("ul");
+      rs.className = "reasons";
+      rs.setAttribute("aria-label", "why " + m.id + " is held");
+      rs.append(...d.reasons.map((r) => textLi(r)));
+      li.append(rs);
+    }
+    return li;
+  }));
+}
+
+function textLi(t) { const li = document.createElement("li"); li.textContent = t; return li; }
+
+function renderWages(v) {
+  const f = v.funds;
+  const out = [];
+  const warn = textP(f.arrears_warning ? "Arrears warning, disbursements held: " + f.arrears_warning : "No arrears warning", f.arrears_warning ? "bad" : "ok");
+  warn.id = "arrears";
+  warn.dataset.warning = f.arrears_warning ? "yes" : "no";
+  out.push(warn);
+  if (f.arrears_cny) out.push(textP("Payroll unpaid for months past their pay cycle: " + cny(f.arrears_cny), "bad"));
+  const ps = (f.wage_periods || []).slice(-6);
+  if (!ps.length) {
+    out.push(textP("No attendance reported yet.", "hint"));
+  } else {
+    const table = document.createElement("table");
+    table.className = "wages";
+    const cap = document.createElement("caption");
+    cap.textContent = "Payroll by month: worker-days × day rate against wages paid";
+    table.append(cap);
+    const row = (cells, head) => {
+      const tr = document.createElement("tr");
+      for (const c of cells) { const td = document.createElement(head ? "th" : "td"); if (head) td.scope = "col"; td.textContent = c; tr.append(td); }
+      return tr;
+    };
+    table.append(row(["Month", "Worker-days", "Expected", "Paid", "Short"], true));
+    for (const w of ps) {
+      const tr = row([w.period, String(w.worker_days), cny(w.expected_cny), cny(w.paid_cny), cny(Math.max(0, w.expected_cny - w.paid_cny))]);
+      if (w.paid_cny < w.expected_cny) tr.lastChild.className = "bad";
+      table.append(tr);
+    }
+    out.push(table);
+  }
+  $("wages").replaceChildren(...out);
 }
 
 function renderHazards(v) {
