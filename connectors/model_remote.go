@@ -21,12 +21,22 @@ import (
 // sitetwin POSTs, as application/json:
 //
 //	{"model": "<name>", "project": "P-001", "at": "<twin clock, RFC 3339>",
-//	 "features": {"spi_t": 0.83, "credit": 91, ...}}   (predict.ProjectFeatures)
+//	 "features": {"spi_t": 0.83, "credit": 91, ...},   (predict.ProjectFeatures)
+//	 "sites": [{"id": "P-001-S1",
+//	            "features": {"hazards_open_major": 1, "crane_exposure": 1.6, ...}}]}
+//	                                                    (predict.SiteFeatures)
 //
-// and expects 200 with:
+// "sites" lists every registered site of the project in the twin's order
+// (an empty array when there is none), each with the safety model's site
+// feature vector, so that a per-site model (a data scientist's safety
+// model) can be remote too. It expects 200 with:
 //
 //	{"values": {"p_on_time": 0.42, ...}, "summary": "one line",
 //	 "subject": "", "effects": [{"input": "spi_t", "value": 0.83, "effect": -0.2}]}
+//
+// A per-site model answers a value per site named value@site beside the
+// project's figure, as the built-in safety model does:
+// {"values": {"p_incident_30d": 0.12, "p_incident_30d@P-001-S1": 0.12}}.
 //
 // 204 means "not applicable to this project". Anything else is an error
 // naming the status and the start of the body.
@@ -73,6 +83,26 @@ type remoteRequest struct {
 	Project  string             `json:"project"`
 	At       time.Time          `json:"at"`
 	Features map[string]float64 `json:"features"`
+	Sites    []remoteSite       `json:"sites"`
+}
+
+// remoteSite is a registered site of the request with its features.
+type remoteSite struct {
+	ID       string             `json:"id"`
+	Features map[string]float64 `json:"features"`
+}
+
+// remoteSites returns the registered sites of v with their features
+// (never nil: the request always carries the array).
+func remoteSites(v *twin.ProjectView) []remoteSite {
+	out := []remoteSite{}
+	for i := range v.Sites {
+		s := &v.Sites[i]
+		if s.Registered {
+			out = append(out, remoteSite{ID: s.ID, Features: predict.SiteFeatures(v, s)})
+		}
+	}
+	return out
 }
 
 type remoteResponse struct {
@@ -84,7 +114,7 @@ type remoteResponse struct {
 
 // Predict asks the service; it honours ctx's deadline and cancellation.
 func (m *RemoteModel) Predict(ctx context.Context, v *twin.ProjectView) (*predict.Prediction, error) {
-	body, err := json.Marshal(remoteRequest{Model: m.name, Project: v.ID, At: v.Clock, Features: predict.ProjectFeatures(v)})
+	body, err := json.Marshal(remoteRequest{Model: m.name, Project: v.ID, At: v.Clock, Features: predict.ProjectFeatures(v), Sites: remoteSites(v)})
 	if err != nil {
 		return nil, err
 	}
