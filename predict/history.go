@@ -244,10 +244,7 @@ func newReplayer(r *twin.Rules) *replayer {
 func (rp *replayer) apply(e *twin.Event) error {
 	e.Received = e.Time // a recorded event arrives when it happened
 	if e.Project == twin.CityWide {
-		key := e.Type
-		if d, ok := e.Data.(*twin.RainfallWarning); ok && d.District != "" {
-			key += "/" + d.District
-		}
+		key := twin.CityKey(e)
 		if i, ok := rp.cityBy[key]; ok {
 			rp.city[i] = e
 		} else {

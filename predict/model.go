@@ -135,3 +135,22 @@ func (r *Registry) Models() []Model {
 	}
 	return out
 }
+
+// After returns the models to run once an event has been applied with these
+// effects, sorted by name: those that need the event's type (or every
+// type), and none after a duplicate or after a sensor reading that changed
+// no alarm (readings are the bulk of the stream, and a model's inputs move
+// only when an alarm does). Runtimes run the Cheap ones at once and
+// debounce the Expensive ones.
+func (r *Registry) After(ev *twin.Event, eff twin.Effects) []Model {
+	if r == nil || eff.Duplicate || ev.Type == twin.TypeSensorReading && len(eff.Alerts) == 0 {
+		return nil
+	}
+	var out []Model
+	for _, m := range r.Models() {
+		if needs := m.Needs(); needs == nil || slices.Contains(needs, ev.Type) {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -108,31 +108,14 @@ func (e *Engine) predictionResults() []predResult {
 	}
 }
 
-// models returns the models that run after an event of this type.
-func (e *Engine) modelsFor(eventType string) []predict.Model {
-	if e.cfg.Models == nil {
-		return nil
-	}
-	var out []predict.Model
-	for _, m := range e.cfg.Models.Models() {
-		if needs := m.Needs(); needs == nil || slices.Contains(needs, eventType) {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // dueKey names a debounced run: a twin and a model.
 type dueKey struct{ project, model string }
 
 // trigger runs or schedules the models an applied event concerns. It runs
 // on the worker's goroutine.
 func (w *worker) trigger(p *twin.ProjectTwin, ev *twin.Event, eff twin.Effects) {
-	if ev.Type == twin.TypeSensorReading && len(eff.Alerts) == 0 {
-		return
-	}
 	var view *twin.ProjectView
-	for _, m := range w.e.modelsFor(ev.Type) {
+	for _, m := range w.e.cfg.Models.After(ev, eff) {
 		if m.Cost() == predict.Expensive {
 			w.due[dueKey{p.ID, m.Name()}] = w.cur
 			continue

@@ -421,3 +421,14 @@ func (v *validator) between(field string, x, lo, hi float64) {
 		v.fail("data."+field, fmt.Sprintf("must be between %g and %g", lo, hi))
 	}
 }
+
+// CityKey names what a city-wide event stands for, so that a runtime keeps
+// only the latest of each for twins registered later: its type, and for a
+// rainfall warning of one district also the district ("rainfall.warning/
+// Nanshan"). A later event of the same key replaces the earlier one.
+func CityKey(e *Event) string {
+	if d, ok := e.Data.(*RainfallWarning); ok && d.District != "" {
+		return e.Type + "/" + d.District
+	}
+	return e.Type
+}
