@@ -40,6 +40,10 @@ type timer struct {
 	Deadline time.Time `json:"deadline,omitzero"`
 }
 
+// pastDeadline is how long after a deadline its timer fires: a hazard is
+// overdue once the clock is after its deadline, not at it.
+const pastDeadline = time.Second
+
 const (
 	timerPredict  = "predict"
 	timerDeadline = "deadline"
@@ -114,7 +118,7 @@ func (f *projectFn) deadlines(ctx sdk.Context, st *ProjectState) {
 		}
 		if watch && !scheduled {
 			st.Deadlines[id] = h.Deadline
-			f.schedule(ctx, h.Deadline.Sub(p.Clock), deadlineToken(p.ID, id, h.Deadline).Token(), timer{Kind: timerDeadline, Hazard: id, Deadline: h.Deadline})
+			f.schedule(ctx, h.Deadline.Sub(p.Clock)+pastDeadline, deadlineToken(p.ID, id, h.Deadline).Token(), timer{Kind: timerDeadline, Hazard: id, Deadline: h.Deadline})
 		}
 	}
 }
@@ -172,8 +176,8 @@ func (f *projectFn) timer(ctx sdk.Context, st *ProjectState, msg *sdk.Message) b
 			return true
 		}
 		view := p.View()
-		if view.Clock.Before(t.Deadline) {
-			view.Clock = t.Deadline // the twin as it stands at the deadline
+		if at := t.Deadline.Add(pastDeadline); view.Clock.Before(at) {
+			view.Clock = at // the twin as it stands once the deadline has passed
 		}
 		for _, m := range s.cfg.Models.After(&twin.Event{Type: twin.TypeHazardFound}, twin.Effects{}) {
 			f.run(ctx, p, m, view)
