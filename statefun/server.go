@@ -172,7 +172,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, ErrBadRequest) {
 			code = http.StatusBadRequest
 		}
-		s.log.Error("statefun request failed; the runtime will retry it", "err", err)
+		if code == http.StatusInternalServerError {
+			s.log.Error("statefun batch failed; the runtime will retry it", "err", err)
+		} else {
+			s.log.Warn("bad statefun request", "err", err)
+		}
 		fail(code, err.Error())
 		return
 	}

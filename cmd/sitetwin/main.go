@@ -48,6 +48,7 @@ func commands() []command {
 		{"wind", "maximum typhoon wind at points from a track (wind --track FILE --points FILE.csv)", windCmd},
 		{"serve", "run a reference counterpart service: serve filing | serve funds (HTTP JSON APIs)", serveCmd},
 		{"forecast", "forecast a project's finish (or any activity network's): PERT and Monte Carlo", forecastCmd},
+		{"statefun", "serve the twins as Flink Stateful Functions remote functions (statefun --listen :8000)", statefunCmd},
 		{"drill", "rehearse a disaster on a fork of the city: timeline, plan, dispatch, report (drill run FILE --out DIR)", drillCmd},
 	}
 }
