@@ -57,6 +57,19 @@ const (
 	DrillFailed  = "failed"
 )
 
+// Drill sources: where a drill was started.
+const (
+	// DrillSourceAPI is a drill started with POST /api/drills and run by
+	// this server's process: its status, timeline, plan and report are
+	// the runner's.
+	DrillSourceAPI = "api"
+	// DrillSourceEngine is a drill started elsewhere (`sitetwin drill run
+	// --live` in another process) and known from what the engine applied
+	// of its events: the sites it touched with their levels, its alerts,
+	// its simulated time. It has no plan and no report here.
+	DrillSourceEngine = "engine"
+)
+
 // DrillStatus is the body of GET /api/drills/{id}: a live drill's progress
 // and, once done, its results.
 type DrillStatus struct {
@@ -81,16 +94,44 @@ type DrillStatus struct {
 	// the engine.
 	Sites  int `json:"sites"`
 	Events int `json:"events"`
+	// Alerts counts the drill's alerts: of its steps (api), or those the
+	// engine raised in the drill's forks (engine).
+	Alerts int `json:"alerts"`
+	// Source is where the drill was started: DrillSourceAPI or
+	// DrillSourceEngine.
+	Source string `json:"source"`
+	// LastSeen (engine) is the wall-clock time the engine last committed
+	// events of the drill; Ended says why such a drill is done: its last
+	// event came (with the end marker), or its events stopped for a while.
+	LastSeen time.Time `json:"last_seen,omitzero"`
+	Ended    string    `json:"ended,omitempty"`
 	// KPIs and Plan once the drill is done (Plan in GET /api/drills/{id}
 	// only).
-	KPIs *scenarios.KPIs   `json:"kpis,omitempty"`
-	Plan *scenarios.Plan   `json:"plan,omitempty"`
-	Link map[string]string `json:"links"`
+	KPIs *scenarios.KPIs `json:"kpis,omitempty"`
+	Plan *scenarios.Plan `json:"plan,omitempty"`
+	// Affected and RecentAlerts (engine; in GET /api/drills/{id} only):
+	// the sites of the drill's forks with their levels, and its latest
+	// alerts (at most 200), newest first.
+	Affected     []DrillSiteLevel  `json:"affected,omitempty"`
+	RecentAlerts []twin.Alert      `json:"recent_alerts,omitempty"`
+	Link         map[string]string `json:"links"`
+}
+
+// DrillSiteLevel is a site of a drill with its level in the drill (0 ok,
+// 1 warn, 2 stop).
+type DrillSiteLevel struct {
+	ID      string     `json:"id"`
+	Project string     `json:"project"`
+	Lat     float64    `json:"lat"`
+	Lon     float64    `json:"lon"`
+	Level   twin.Level `json:"level"`
 }
 
 // DrillUpdate is what a drill's runner tells watchers: the start (Sites
 // and Track set, Step nil), each step (Step set), the end (Status done or
-// failed, Step nil).
+// failed, Step nil). A layer that changes (a drill seen by the engine
+// touching more sites) comes with Sites and Step both set: the new layer
+// and its levels.
 type DrillUpdate struct {
 	Status DrillStatus
 	Sites  []scenarios.TimelineSite
@@ -104,6 +145,13 @@ type DrillUpdate struct {
 func DrillLinks(id string) map[string]string {
 	base := "/api/drills/" + id
 	return map[string]string{"self": base, "timeline": base + "/timeline", "report": base + "/report"}
+}
+
+// EngineDrillLinks returns the links of a drill the engine saw: itself and
+// its timeline (what the engine knows; no report).
+func EngineDrillLinks(id string) map[string]string {
+	base := "/api/drills/" + id
+	return map[string]string{"self": base, "timeline": base + "/timeline"}
 }
 
 // maxScenarioBytes bounds a posted scenario.
@@ -212,6 +260,10 @@ func (s *Server) drillReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, ok := d.Report(id)
+	if !ok && st.Source == DrillSourceEngine {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("drill %s was started by another process (sitetwin drill run --live): its report is that command's --out DIR/report.html", id))
+		return
+	}
 	if !ok {
 		writeError(w, http.StatusConflict, fmt.Sprintf("drill %s is %s: its report is written when it is done", id, st.State))
 		return
@@ -284,7 +336,7 @@ func feedSites(ss []scenarios.TimelineSite) []drillSite {
 // drillSnapshot encodes a drill's snapshot: status, sites, track and the
 // latest levels.
 func (s *Server) drillSnapshot(st DrillStatus) []byte {
-	st.Plan = nil
+	st.Plan, st.Affected, st.RecentAlerts = nil, nil, nil
 	f := drillFrame{Type: "snapshot", Topic: "drill", Drill: &st}
 	if tl, ok := s.cfg.Drills.Timeline(st.ID); ok {
 		f.Sites = feedSites(tl.Sites)
@@ -302,18 +354,18 @@ func (s *Server) drillSnapshot(st DrillStatus) []byte {
 // hands it to the hub. It never blocks beyond the inbox lock.
 func (h *hub) drillNotify(u DrillUpdate) {
 	st := u.Status
-	st.Plan = nil
+	st.Plan, st.Affected, st.RecentAlerts = nil, nil, nil
 	f := drillFrame{Type: "drill", Drill: &st}
-	switch {
-	case u.Step != nil:
-		f.Levels = levelString(u.Step.Level)
-		f.Step = feedStep(u.Index, u.Step)
-	case u.Sites != nil:
-		// a start: the layer's sites, as in a snapshot
+	if u.Sites != nil {
+		// a start (or a new layer): the layer's sites, as in a snapshot
 		f.Type, f.Topic = "snapshot", "drill"
 		f.Sites = feedSites(u.Sites)
 		f.Track = u.Track
 		f.Levels = strings.Repeat("0", len(u.Sites))
+	}
+	if u.Step != nil {
+		f.Levels = levelString(u.Step.Level)
+		f.Step = feedStep(u.Index, u.Step)
 	}
 	b := mustJSON(f)
 	h.mu.Lock()

@@ -141,6 +141,8 @@ func TestOpenAPIDescribesEveryField(t *testing.T) {
 		{"FilingStep", twin.FilingStep{}},
 		{"Alarm", twin.Alarm{}},
 		{"Alert", AlertItem{}},
+		{"DrillStatus", DrillStatus{}},
+		{"DrillSiteLevel", DrillSiteLevel{}},
 		{"PublicProject", PublicProject{}},
 		{"PublicRow", PublicRow{}},
 		{"PublicSite", PublicSite{}},

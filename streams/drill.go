@@ -18,7 +18,11 @@ import (
 // twin when the project does not exist), never to the real twins. The
 // forks live in memory only: they are not written to the changelog (the
 // real twin's entry stays as it was), not published to the store, and
-// trigger no model run. A drill runs in simulated time, ahead of the wall
+// trigger no model run. What the engine sees of a drill is published to
+// the store once committed (Store.Drills): the sites of the forks it
+// touched with their levels, its alerts, its simulated time and when its
+// events last came, so that screens show a drill whoever started it. A
+// drill runs in simulated time, ahead of the wall
 // clock: the rule pack's bound on events from the future does not apply to
 // its events. A drill's alerts are produced to the alerts topic,
 // carrying the drill's id; its outbound requests are dropped (never in the
@@ -37,6 +41,111 @@ import (
 type drillSpace struct {
 	order []string                                // drill ids, in order of first sight
 	twins map[string]map[string]*twin.ProjectTwin // drill -> project -> fork
+	seen  map[string]*drillSeen                   // drill -> what changed since the last commit (for the store)
+}
+
+// drillSeen is what a worker applied of a drill since the last commit.
+type drillSeen struct {
+	events   int64           // drill records applied (a city-wide one by the city partition's worker only)
+	from, to time.Time       // the earliest and latest event times applied
+	ended    bool            // its last record (HeaderDrillEnd) was applied
+	projects map[string]bool // forks changed
+	alerts   []twin.Alert
+}
+
+// seenDrill returns the record of what changed in a drill since the last
+// commit.
+func (w *worker) seenDrill(drill string) *drillSeen {
+	ds := &w.drills
+	if ds.seen == nil {
+		ds.seen = map[string]*drillSeen{}
+	}
+	s, ok := ds.seen[drill]
+	if !ok {
+		s = &drillSeen{projects: map[string]bool{}}
+		ds.seen[drill] = s
+	}
+	return s
+}
+
+// noteDrillRecord records a drill record: its time, whether it is the
+// drill's last, and (count) one more record applied.
+func (w *worker) noteDrillRecord(r *kgo.Record, ev *twin.Event, count bool) {
+	s := w.seenDrill(ev.Drill)
+	if count {
+		s.events++
+	}
+	if s.from.IsZero() || ev.Time.Before(s.from) {
+		s.from = ev.Time
+	}
+	if ev.Time.After(s.to) {
+		s.to = ev.Time
+	}
+	if hasHeader(r, HeaderDrillEnd) {
+		s.ended = true
+	}
+}
+
+// committedDrills hands what changed in the drills since the last commit,
+// now that the commit made their alerts final: per drill, the sites of the
+// forks changed with their levels.
+func (w *worker) committedDrills() []drillBatch {
+	ds := &w.drills
+	out := make([]drillBatch, 0, len(ds.seen))
+	for _, id := range sortedIDs(ds.seen) {
+		s := ds.seen[id]
+		b := drillBatch{id: id, events: s.events, from: s.from, to: s.to, ended: s.ended, alerts: s.alerts}
+		forks := ds.twins[id]
+		for _, pid := range sortedIDs(s.projects) {
+			if p, ok := forks[pid]; ok {
+				b.sites = append(b.sites, drillSites(p)...)
+			}
+		}
+		out = append(out, b)
+	}
+	clear(ds.seen)
+	return out
+}
+
+// drillSites returns the sites of a fork with their levels, by site id.
+func drillSites(p *twin.ProjectTwin) []DrillSite {
+	out := make([]DrillSite, 0, len(p.Sites))
+	for _, id := range sortedIDs(p.Sites) {
+		s := p.Sites[id]
+		out = append(out, DrillSite{ID: s.ID, Project: p.ID, Lat: s.Lat, Lon: s.Lon, Level: siteLevel(p, s)})
+	}
+	return out
+}
+
+// siteLevel is the worst of a site's alarms, its project's alarms and
+// risks that concern it (those of no site or of this one), as a drill's
+// timeline counts it.
+func siteLevel(p *twin.ProjectTwin, s *twin.SiteTwin) twin.Level {
+	var lvl twin.Level
+	for _, a := range s.Alarms {
+		lvl = max(lvl, a.Level)
+	}
+	for _, a := range p.Alarms {
+		if a.Site == "" || a.Site == s.ID {
+			lvl = max(lvl, a.Level)
+		}
+	}
+	for _, a := range p.Predictions.Risks {
+		if a.Site == "" || a.Site == s.ID {
+			lvl = max(lvl, a.Level)
+		}
+	}
+	return lvl
+}
+
+// drillBatch is what a commit made final of one drill in one partition.
+type drillBatch struct {
+	id       string
+	events   int64
+	from, to time.Time
+	ended    bool
+	sites    []DrillSite
+	alerts   []twin.Alert
 }
 
 // drillMetrics counts what the engine did with drill events.
@@ -85,6 +194,7 @@ func (w *worker) drillFork(drill, project string) (*twin.ProjectTwin, error) {
 		ds.order = append(ds.order, drill)
 		w.e.log.Info("drill seen: its events go to forks of the twins", "drill", drill, "partition", w.partition)
 	}
+	w.seenDrill(drill).projects[project] = true
 	if p, ok := forks[project]; ok {
 		return p, nil
 	}
@@ -125,6 +235,7 @@ func (w *worker) forgetDrills() {
 // applyDrill applies a drill event of one project to the project's fork in
 // the drill.
 func (w *worker) applyDrill(r *kgo.Record, ev *twin.Event) {
+	w.noteDrillRecord(r, ev, true)
 	p, err := w.drillFork(ev.Drill, ev.Project)
 	if err != nil {
 		w.e.log.Warn("drill event not applied", "drill", ev.Drill, "event", ev.ID, "err", err)
@@ -138,6 +249,9 @@ func (w *worker) applyDrill(r *kgo.Record, ev *twin.Event) {
 // applyDrillCity applies a city-wide drill event to the drill's forks of
 // every twin of the partition.
 func (w *worker) applyDrillCity(r *kgo.Record, ev *twin.Event) {
+	// every partition reads the city stream: the city partition's worker
+	// counts the record
+	w.noteDrillRecord(r, ev, w.partition == w.e.cityPartition())
 	for _, id := range w.allTwins() {
 		p, err := w.drillFork(ev.Drill, id)
 		if err != nil {
@@ -171,6 +285,10 @@ func (w *worker) applyToFork(p *twin.ProjectTwin, ev *twin.Event) {
 		a.Drill = ev.Drill
 		b, _ := json.Marshal(a)
 		w.produce(&kgo.Record{Topic: w.e.cfg.Topics.Alerts(), Partition: w.partition, Key: []byte(a.Project), Value: b})
+	}
+	if len(eff.Alerts) > 0 {
+		s := w.seenDrill(ev.Drill)
+		s.alerts = append(s.alerts, eff.Alerts...)
 	}
 	m.dropped.Add(float64(len(eff.Outbound)))
 }

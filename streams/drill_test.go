@@ -123,7 +123,7 @@ func TestDrillEventsStayInTheirNamespace(t *testing.T) {
 	c1 := committed()
 	more := event(t, drill+"-noise-2", twin.TypeSensorReading, "P-001", "P-001-S1", at.Add(6*time.Minute), &twin.SensorReading{Kind: "noise", Value: 96, Unit: "dB(A)"})
 	more.Drill = drill
-	if err := pub.Publish(ctx, more); err != nil {
+	if err := pub.PublishLast(ctx, more); err != nil { // the drill's last: with the end marker
 		t.Fatal(err)
 	}
 	if err := pub.Flush(ctx); err != nil {
@@ -160,6 +160,29 @@ func TestDrillEventsStayInTheirNamespace(t *testing.T) {
 	}
 	if drillAlerts < 3 { // noise on P-001, rainstorm on P-001 and P-002
 		t.Errorf("%d drill alerts on the alerts topic, want at least 3", drillAlerts)
+	}
+
+	// the store shows what the engine saw of the drill: its records, its
+	// end, the sites of its forks with their levels, its alerts
+	var dv DrillView
+	waitFor(t, "the drill in the store", func() bool {
+		v, ok := e.Store().Drill(drill)
+		dv = v
+		return ok && v.Ended && v.AlertsTotal == drillAlerts
+	})
+	levels := map[string]twin.Level{}
+	for _, s := range dv.Sites {
+		levels[s.ID] = s.Level
+	}
+	if dv.Events != int64(len(drillEvents)+1) || !dv.From.Equal(at) || !dv.To.Equal(at.Add(6*time.Minute)) ||
+		levels["P-001-S1"] != twin.LevelStop || levels["P-002-S1"] != twin.LevelStop || len(dv.Alerts) != drillAlerts || dv.LastSeen.IsZero() {
+		t.Errorf("store's view of the drill: %+v", dv)
+	}
+	if _, ok := levels["P-900-S1"]; !ok {
+		t.Errorf("the site of a project registered in the drill is not among its sites: %v", levels)
+	}
+	if l := e.Store().Drills(); len(l) != 1 || l[0].ID != drill {
+		t.Errorf("store's drills: %+v", l)
 	}
 	outbox := readTopic(t, b.Addr(), DefaultTopics().Outbox())
 	if len(outbox) == 0 {

@@ -695,12 +695,17 @@ func (e *Engine) commit(ctx context.Context) {
 	}
 	var views []*twin.ProjectView
 	var alerts []twin.Alert
+	var drills []drillBatch
 	for _, p := range sortedPartitions(e.workers) {
 		w := e.workers[p]
 		var r batchResult
 		w.do(func() { r = w.committed() })
 		views = append(views, r.views...)
 		alerts = append(alerts, r.alerts...)
+		drills = append(drills, r.drills...)
+	}
+	if len(drills) > 0 {
+		e.store.publishDrills(drills, time.Now())
 	}
 	slices.SortStableFunc(alerts, func(a, b twin.Alert) int { return a.Time.Compare(b.Time) })
 	for _, a := range alerts {

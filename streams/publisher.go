@@ -65,6 +65,26 @@ func (p *Publisher) Publish(ctx context.Context, evs ...*twin.Event) error {
 	return nil
 }
 
+// PublishLast produces the last event of a drill like Publish, with the
+// header HeaderDrillEnd (the event's drill), so that the engine shows the
+// drill as ended once it has applied it. An event of no drill is an error.
+func (p *Publisher) PublishLast(ctx context.Context, ev *twin.Event) error {
+	if ev.Drill == "" {
+		return fmt.Errorf("publish %s: the last event of a drill must carry the drill", ev.ID)
+	}
+	b, err := twin.Encode(ev)
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", ev.ID, err)
+	}
+	topic := p.topics.ForType(ev.Type)
+	if topic == "" {
+		return fmt.Errorf("publish %s: unknown event type %q", ev.ID, ev.Type)
+	}
+	p.cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(ev.Project), Value: b,
+		Headers: []kgo.RecordHeader{{Key: HeaderDrillEnd, Value: []byte(ev.Drill)}}}, p.promise)
+	return nil
+}
+
 // PublishRaw produces one recorded CloudEvent unchanged to the topic of its
 // type, keyed by its project. A record whose type or project cannot be read
 // goes to the dead-letter topic with the reason, and the returned error says

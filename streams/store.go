@@ -9,11 +9,11 @@ import (
 )
 
 // Store holds the latest read-only view of every twin the engine owns, the
-// most recent alerts, and the last hour of each sensor as the views showed
-// it, for readers such as the HTTP API. Partition workers publish into it
-// after each batch; readers never wait for the engine and the engine never
-// waits for readers beyond a short lock. Watchers (Watch) hear of every
-// change.
+// most recent alerts, the last hour of each sensor as the views showed it,
+// and what the engine has seen of drills (Drills), for readers such as the
+// HTTP API. Partition workers publish into it after each batch; readers
+// never wait for the engine and the engine never waits for readers beyond
+// a short lock. Watchers (Watch, WatchDrills) hear of every change.
 type Store struct {
 	mu        sync.RWMutex
 	views     map[string]*twin.ProjectView
@@ -28,6 +28,8 @@ type Store struct {
 	wmu      sync.RWMutex // held for reading while watchers are called
 	watchers map[int]func(ids []string, alerts []twin.Alert)
 	nextW    int
+
+	drills storeDrills // what the engine saw of drills (store_drill.go)
 }
 
 // Sensor history kept by the store for charts: one point per minute of

@@ -29,6 +29,11 @@ const (
 	HeaderStateVersion = "sitetwin-state-version"
 	// StateVersion is the current twin-state format version.
 	StateVersion = "1"
+	// HeaderDrillEnd marks the last record of a drill, as the process
+	// that runs the drill produces it (Publisher.PublishLast); its value
+	// is the drill's id. Once the engine has applied it, the store shows
+	// the drill as ended (DrillView.Ended).
+	HeaderDrillEnd = "sitetwin-drill-end"
 )
 
 // cityState is what a partition remembers of city-wide events, so that a
@@ -569,6 +574,7 @@ func (w *worker) committed() batchResult {
 		}
 	}
 	res.alerts = w.alerts
+	res.drills = w.committedDrills()
 	clear(w.touched)
 	w.alerts = nil
 	return res
@@ -613,6 +619,7 @@ func (w *worker) load(cp *ChangelogPartition, meta *partitionRecord, waiting map
 type batchResult struct {
 	views  []*twin.ProjectView
 	alerts []twin.Alert
+	drills []drillBatch // what changed in drills (drill.go)
 }
 
 func copyRecord(r *kgo.Record, topic string, partition int32, key []byte) *kgo.Record {

@@ -319,6 +319,16 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Errorf("accessibility with filings and decisions shown: %v %s", err, strings.Join(problems, "; "))
 	}
 
+	// a drill run from a shell (`drill run --live`, not through the
+	// API): the page shows the banner and rings the drill's site
+	var out strings.Builder
+	if code := cli(context.Background(), []string{"drill", "run", "../../scenarios/examples/crane_collapse.json", "--live", "--brokers", srv.a.KafkaAddr, "--quiet"},
+		&out, &out, func(string) string { return "" }); code != 0 {
+		t.Fatalf("drill run --live: exit %d\n%s", code, out.String())
+	}
+	jsEventually(t, ctx, 10*time.Second, `!document.getElementById('drill-banner').hidden && /started elsewhere/.test(document.getElementById('drill-text').textContent) &&
+		!!document.querySelector('#map .drill-site.stop[data-drill-site="P-001-S2"]')`,
+		`document.getElementById('drill-banner').hidden + ' ' + document.getElementById('drill-text').textContent`)
 }
 
 // outwardProject returns the events of a project BR-900 registered an hour

@@ -137,19 +137,33 @@ func drillCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	opt := scenarios.Options{Rules: rules, Models: predict.NewRegistry(rules)}
 	var pub *streams.Publisher
+	var em *drillEmitter
 	if *live {
 		s.ID = liveDrillID(s.ID, time.Now(), os.Getpid())
 		if pub, err = streams.NewPublisher(strings.Split(*brokers, ","), streams.DefaultTopics(), "sitetwin-drill"); err != nil {
 			return fmt.Errorf("--live: %w", err)
 		}
 		defer pub.Close()
+		em = &drillEmitter{pub: pub}
 		var emitErr error
 		opt.Emit = func(e *twin.Event) {
-			if err := pub.Publish(ctx, e); err != nil && emitErr == nil {
+			if err := em.emit(ctx, e); err != nil && emitErr == nil {
 				emitErr = err
 				fmt.Fprintf(stderr, "drill: %v\n", err)
 			}
 		}
+		// the drill's last event goes with the end marker, so that the
+		// dashboard of the running engine ends the drill (also when it
+		// failed or was interrupted)
+		defer func() {
+			if em.held != nil {
+				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				defer cancel()
+				if em.end(fctx) == nil {
+					pub.Flush(fctx) //nolint:errcheck // the drill's error says more
+				}
+			}
+		}()
 	}
 	var bar *progressBar
 	if !*quiet {
@@ -166,6 +180,9 @@ func drillCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	took := time.Since(began)
 	if pub != nil {
+		if err := em.end(ctx); err != nil {
+			return fmt.Errorf("--live: %w", err)
+		}
 		if err := pub.Flush(ctx); err != nil {
 			return fmt.Errorf("--live: send the drill's events to %s: %w", *brokers, err)
 		}

@@ -42,7 +42,8 @@ type liveDrills struct {
 	seq     int
 	busy    bool
 	drills  map[string]*liveDrill
-	order   []string // oldest first
+	order   []string        // oldest first
+	ids     map[string]bool // every drill started, kept or not
 	watch   map[int]func(dashboard.DrillUpdate)
 	watchID int
 	wmu     sync.Mutex // held while watchers are called, so that stop waits for them
@@ -60,7 +61,7 @@ type liveDrill struct {
 
 func newLiveDrills(brokers []string, rules *twin.Rules, models *predict.Registry, speed float64, log *slog.Logger) *liveDrills {
 	return &liveDrills{brokers: brokers, rules: rules, models: models, read: scenarios.ReadExample, speed: speed, log: log,
-		drills: map[string]*liveDrill{}, watch: map[int]func(dashboard.DrillUpdate){}}
+		drills: map[string]*liveDrill{}, ids: map[string]bool{}, watch: map[int]func(dashboard.DrillUpdate){}}
 }
 
 // run lets drills start until ctx ends, then waits for the running one to
@@ -141,9 +142,10 @@ func (l *liveDrills) Start(ctx context.Context, body []byte) (dashboard.DrillSta
 	s.ID = liveDrillID(s.ID, now, l.seq)
 	ld := &liveDrill{status: dashboard.DrillStatus{
 		ID: s.ID, Scenario: scenario, Name: s.Name, Kind: s.Kind, State: dashboard.DrillRunning,
-		Started: now, Link: dashboard.DrillLinks(s.ID),
+		Source: dashboard.DrillSourceAPI, Started: now, Link: dashboard.DrillLinks(s.ID),
 	}}
 	l.drills[s.ID] = ld
+	l.ids[s.ID] = true
 	l.order = append(l.order, s.ID)
 	l.trim()
 	l.wg.Add(1)
@@ -175,9 +177,10 @@ func (l *liveDrills) drive(ctx context.Context, s *scenarios.Scenario, twins []*
 	defer pub.Close()
 	began := time.Now()
 	var emitErr error
+	em := &drillEmitter{pub: pub}
 	opt := scenarios.Options{Rules: l.rules, Models: l.models,
 		Emit: func(e *twin.Event) {
-			if err := pub.Publish(ctx, e); err != nil && emitErr == nil {
+			if err := em.emit(ctx, e); err != nil && emitErr == nil {
 				emitErr = err
 			}
 			l.mu.Lock()
@@ -198,6 +201,7 @@ func (l *liveDrills) drive(ctx context.Context, s *scenarios.Scenario, twins []*
 			l.mu.Lock()
 			ld.steps = append(ld.steps, *step)
 			ld.status.StepsDone, ld.status.SimTime = k+1, step.Time
+			ld.status.Alerts += len(step.Alerts)
 			st := ld.status
 			l.mu.Unlock()
 			l.notify(dashboard.DrillUpdate{Status: st, Step: step, Index: k})
@@ -218,13 +222,16 @@ func (l *liveDrills) drive(ctx context.Context, s *scenarios.Scenario, twins []*
 	if err == nil {
 		err = emitErr
 	}
-	if err == nil {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		if ferr := pub.Flush(fctx); ferr != nil {
-			err = fmt.Errorf("send the drill's events: %w", ferr)
-		}
-		cancel()
+	// the last event goes with the end marker, even when the drill
+	// failed: the engine shows it as ended either way
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	if eerr := em.end(fctx); eerr != nil && err == nil {
+		err = eerr
 	}
+	if ferr := pub.Flush(fctx); ferr != nil && err == nil {
+		err = fmt.Errorf("send the drill's events: %w", ferr)
+	}
+	cancel()
 	l.mu.Lock()
 	ld.status.Finished = time.Now().UTC()
 	if err != nil {
@@ -244,6 +251,39 @@ func (l *liveDrills) drive(ctx context.Context, s *scenarios.Scenario, twins []*
 		l.log.Info("live drill done", "drill", s.ID, "steps", st.StepsDone, "events", st.Events, "took", time.Since(began).Round(time.Millisecond))
 	}
 	l.notify(dashboard.DrillUpdate{Status: st})
+}
+
+// drillEmitter sends a drill's events to the input topics, holding back
+// the latest one so that the drill's last event goes with the end marker
+// (streams.HeaderDrillEnd): the engine then shows the drill as ended
+// without waiting for its events to stop for a while.
+type drillEmitter struct {
+	pub  *streams.Publisher
+	held *twin.Event
+}
+
+// emit sends the event held back, if any, and holds back (a copy of) e.
+// The drill never changes an event it has applied, so a shallow copy
+// keeps it.
+func (d *drillEmitter) emit(ctx context.Context, e *twin.Event) error {
+	var err error
+	if d.held != nil {
+		err = d.pub.Publish(ctx, d.held)
+	}
+	c := *e
+	d.held = &c
+	return err
+}
+
+// end sends the event held back with the end marker. Flush the publisher
+// afterwards.
+func (d *drillEmitter) end(ctx context.Context) error {
+	if d.held == nil {
+		return nil
+	}
+	e := d.held
+	d.held = nil
+	return d.pub.PublishLast(ctx, e)
 }
 
 // notify tells the watchers.
@@ -280,6 +320,14 @@ func (l *liveDrills) Watch(fn func(dashboard.DrillUpdate)) (stop func()) {
 		delete(l.watch, id)
 		l.mu.Unlock()
 	}
+}
+
+// started reports whether this runner started the drill (the engine's
+// view of it is not shown apart).
+func (l *liveDrills) started(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ids[id]
 }
 
 // Drill implements dashboard.Drills.

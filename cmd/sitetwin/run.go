@@ -62,6 +62,10 @@ type runConfig struct {
 	SendTimeout time.Duration
 	Influx      influxFlags
 	DrillSpeed  float64
+	// DrillIdle is how long the events of a drill started by another
+	// process may stop before the dashboard shows it as done (no flag;
+	// tests shorten it). 0: defaultDrillIdle, 2 minutes.
+	DrillIdle time.Duration
 }
 
 func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, error) {
@@ -305,8 +309,9 @@ func startApp(ctx context.Context, cfg runConfig, log *slog.Logger) (a *app, err
 		return nil, err
 	}
 	drills := newLiveDrills(brokers, rules, models, cfg.DrillSpeed, log)
+	seen := newEngineDrills(eng.Store(), drills.started, cfg.DrillIdle)
 	api, err := dashboard.New(dashboard.Config{
-		Source: eng.Store(), Health: eng.Health, Logger: log, Rules: rules, Drills: drills,
+		Source: eng.Store(), Health: eng.Health, Logger: log, Rules: rules, Drills: &cityDrills{runner: drills, engine: seen},
 		Tokens: tokens, Open: open, AllowedOrigins: cfg.Origins, Registerer: reg,
 		Stats: func() any { return eng.Stats() },
 		Load: func() dashboard.Load {
@@ -329,6 +334,7 @@ func startApp(ctx context.Context, cfg runConfig, log *slog.Logger) (a *app, err
 	g.Go(func() error { return eng.Run(gctx) })
 	g.Go(func() error { return api.Run(gctx) })
 	g.Go(func() error { return drills.run(gctx) })
+	g.Go(func() error { return seen.run(gctx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)

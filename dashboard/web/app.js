@@ -216,9 +216,13 @@ function renderDrillBanner() {
   $("drill-banner").hidden = !d;
   if (!d) return;
   const s = d.status;
-  let text = s.name + " (" + s.kind + ", drill " + s.id + "): " + s.state;
+  // a drill of source engine was started by another process: the engine
+  // knows its sites, levels and alerts, not its kind or steps
+  const engine = s.source === "engine";
+  let text = s.name + " (" + (s.kind ? s.kind + ", " : "") + "drill " + s.id + (engine ? ", started elsewhere" : "") + "): " + s.state;
   if (s.steps) text += " — step " + s.steps_done + " of " + s.steps + (s.sim_time ? ", simulated " + s.sim_time.replace("T", " ").slice(0, 16) + "Z" : "");
-  if (d.step) text += " — " + d.step.stop_orders + " sites under stop-work orders, peak jib gust " + d.step.max_jib_ms.toFixed(1) + " m/s";
+  if (engine) text += " — " + s.sites + " sites touched" + (d.step ? ", " + d.step.stop_orders + " at stop" : "") + ", " + s.alerts + " alerts" + (s.sim_time ? ", simulated " + s.sim_time.replace("T", " ").slice(0, 16) + "Z" : "");
+  else if (d.step) text += " — " + d.step.stop_orders + " sites under stop-work orders, peak jib gust " + d.step.max_jib_ms.toFixed(1) + " m/s";
   if (s.kpis) text += " — every site secured " + s.kpis.secured_after_hours.toFixed(1) + " h after the start, " + s.kpis.unserved + " incidents unserved";
   if (s.error) text += " — " + s.error;
   $("drill-text").textContent = text + ". Real twins, alerts and filings are not affected.";
