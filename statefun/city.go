@@ -3,7 +3,6 @@ package statefun
 import (
 	"encoding/json"
 	"fmt"
-	"runtime/debug"
 	"slices"
 
 	sdk "github.com/apache/flink-statefun/statefun-sdk-go/v3/pkg/statefun"
@@ -24,7 +23,7 @@ type cityFn struct{ s *Server }
 var _ sdk.StatefulFunction = (*cityFn)(nil)
 
 // Invoke handles one message: a city-wide event or a registration.
-func (f *cityFn) Invoke(ctx sdk.Context, msg sdk.Message) (err error) {
+func (f *cityFn) Invoke(ctx sdk.Context, msg sdk.Message) error {
 	s := f.s
 	s.stats.invocations.Add(1)
 	b := batchOf(ctx)
@@ -32,33 +31,16 @@ func (f *cityFn) Invoke(ctx sdk.Context, msg sdk.Message) (err error) {
 	if err != nil {
 		return err
 	}
-	key := messageKey(ctx.Self(), &msg)
-	defer func() {
-		if v := recover(); v != nil {
-			s.poison(key, v)
-			s.log.Error("handling a message panicked; the batch fails and the message is dead-lettered when it comes again",
-				"function", "city", "type", msg.ValueTypeName().String(), "panic", v, "stack", string(debug.Stack()))
-			err = fmt.Errorf("city: handling %s panicked: %v", msg.ValueTypeName(), v)
-		}
-	}()
-	changed := false
-	if reason, ok := s.poisonReason(key); ok {
-		s.deadLetter(ctx, &msg, ClassPanic, "applying this record panicked, so it was not applied: "+reason)
-	} else {
-		changed = f.handle(ctx, st, &msg)
-	}
-	if b != nil {
-		b.dirty = b.dirty || changed
-		changed = b.dirty
-	}
-	if b.last() && changed {
-		enc, err := EncodeCityState(st)
-		if err != nil {
-			return err
-		}
-		ctx.Storage().Set(citySpec, enc)
-	}
-	return nil
+	return s.invoke(ctx, &msg, b, "city",
+		func() bool { return f.handle(ctx, st, &msg) },
+		func() error {
+			enc, err := EncodeCityState(st)
+			if err != nil {
+				return err
+			}
+			ctx.Storage().Set(citySpec, enc)
+			return nil
+		})
 }
 
 // state returns the city's state: decoded once per batch.

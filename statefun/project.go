@@ -2,7 +2,6 @@ package statefun
 
 import (
 	"fmt"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -21,7 +20,7 @@ var _ sdk.StatefulFunction = (*projectFn)(nil)
 // It returns an error only when the state cannot be read or handling
 // panicked; the runtime then retries the batch, in which a message that
 // panicked is dead-lettered.
-func (f *projectFn) Invoke(ctx sdk.Context, msg sdk.Message) (err error) {
+func (f *projectFn) Invoke(ctx sdk.Context, msg sdk.Message) error {
 	s := f.s
 	s.stats.invocations.Add(1)
 	b := batchOf(ctx)
@@ -29,33 +28,16 @@ func (f *projectFn) Invoke(ctx sdk.Context, msg sdk.Message) (err error) {
 	if err != nil {
 		return err
 	}
-	key := messageKey(ctx.Self(), &msg)
-	defer func() {
-		if v := recover(); v != nil {
-			s.poison(key, v)
-			s.log.Error("handling a message panicked; the batch fails and the message is dead-lettered when it comes again",
-				"id", ctx.Self().Id, "type", msg.ValueTypeName().String(), "panic", v, "stack", string(debug.Stack()))
-			err = fmt.Errorf("project %s: handling %s panicked: %v", ctx.Self().Id, msg.ValueTypeName(), v)
-		}
-	}()
-	changed := false
-	if reason, ok := s.poisonReason(key); ok {
-		s.deadLetter(ctx, &msg, ClassPanic, "applying this record panicked, so it was not applied: "+reason)
-	} else {
-		changed = f.handle(ctx, st, &msg)
-	}
-	if b != nil {
-		b.dirty = b.dirty || changed
-		changed = b.dirty
-	}
-	if b.last() && changed {
-		enc, err := EncodeProjectState(st)
-		if err != nil {
-			return err
-		}
-		ctx.Storage().Set(projectSpec, enc)
-	}
-	return nil
+	return s.invoke(ctx, &msg, b, "project "+ctx.Self().Id,
+		func() bool { return f.handle(ctx, st, &msg) },
+		func() error {
+			enc, err := EncodeProjectState(st)
+			if err != nil {
+				return err
+			}
+			ctx.Storage().Set(projectSpec, enc)
+			return nil
+		})
 }
 
 // state returns the instance's state: decoded once per batch.
