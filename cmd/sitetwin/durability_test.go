@@ -456,59 +456,27 @@ func readAlerts(t *testing.T, broker string) map[int32][]string {
 	topic := streams.DefaultTopics().Alerts()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ends, err := admin(t, broker).ListCommittedOffsets(ctx, topic)
-	if err != nil || ends.Error() != nil {
-		t.Fatalf("list %s stable offsets: %v %v", topic, err, ends.Error())
-	}
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-		}
-	})
-	out := map[int32][]string{}
-	if len(want) == 0 {
-		return out
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ClientID("sitetwin-durability-alerts"),
-		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	recs, err := streams.ReadTopic(ctx, []string{broker}, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	out := map[int32][]string{}
 	ids := map[string]string{}
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s: %v (still to read: %v)", topic, ctx.Err(), want)
+	for _, r := range recs {
+		var a twin.Alert
+		if err := json.Unmarshal(r.Value, &a); err != nil || a.ID == "" {
+			t.Fatalf("alert %s/%d@%d does not decode: %v %s", topic, r.Partition, r.Offset, err, r.Value)
 		}
-		fs.EachError(func(_ string, p int32, err error) { t.Fatalf("reading %s/%d: %v", topic, p, err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			end, ok := want[r.Partition]
-			if !ok || r.Offset >= end {
-				return
-			}
-			if !r.Attrs.IsControl() {
-				var a twin.Alert
-				if err := json.Unmarshal(r.Value, &a); err != nil || a.ID == "" {
-					t.Fatalf("alert %s/%d@%d does not decode: %v %s", topic, r.Partition, r.Offset, err, r.Value)
-				}
-				if prev, dup := ids[a.ID]; dup {
-					t.Errorf("alert %s written twice:\n%s\n%s", a.ID, prev, r.Value)
-				}
-				ids[a.ID] = string(r.Value)
-				// Risk alerts come from predictions, which depend on when a
-				// model ran: they are exactly once (checked above), but not
-				// the same between two runs. Facts' alerts are compared.
-				if !strings.HasPrefix(a.Key, "risk:") {
-					out[r.Partition] = append(out[r.Partition], string(r.Value))
-				}
-			}
-			if r.Offset+1 >= end {
-				delete(want, r.Partition)
-			}
-		})
+		if prev, dup := ids[a.ID]; dup {
+			t.Errorf("alert %s written twice:\n%s\n%s", a.ID, prev, r.Value)
+		}
+		ids[a.ID] = string(r.Value)
+		// Risk alerts come from predictions, which depend on when a model
+		// ran: they are exactly once (checked above), but not the same
+		// between two runs. Facts' alerts are compared.
+		if !strings.HasPrefix(a.Key, "risk:") {
+			out[r.Partition] = append(out[r.Partition], string(r.Value))
+		}
 	}
 	return out
 }
