@@ -4,6 +4,8 @@
 //	go run ./bench restore [--twins 100000] [--steady-minutes 0] [--results bench/RESULTS.md]
 //	go run ./bench websocket [--clients 1000] [--projects 300] [--seconds 20] [--results bench/RESULTS.md]
 //	go run ./bench drill [--projects 5500] [--scenario mangkhut_2018.json] [--members N] [--runs 1] [--results bench/RESULTS.md]
+//	go run ./bench apply [--projects 300] [--events 1000000] [--rate 100] [--cpuprofile FILE] [--results bench/RESULTS.md]
+//	go run ./bench decode [--projects 300] [--events 500000] [--rate 100] [--rounds 3] [--cpuprofile FILE] [--results bench/RESULTS.md]
 //
 // Scenarios:
 //
@@ -18,6 +20,12 @@
 //	         ensemble members) over the simulated city of about 10,000
 //	         sites: the time of scenarios.Run, and a digest of its timeline
 //	         and plan (the same inputs must give the same bytes).
+//	apply    the simulated city's events (seed 1), decoded beforehand,
+//	         applied to twins in memory on one core with twin.Apply: the
+//	         bootstrap and the live mix apart, events/s per core, ns, allocations
+//	         and bytes per event (the engine's ceiling).
+//	decode   the same events encoded as CloudEvent JSON and decoded with
+//	         twin.Decode on one core: MB/s and events/s.
 package main
 
 import (
@@ -41,7 +49,7 @@ func main() {
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: go run ./bench restore|websocket|drill [flags] (see the package comment)")
+		return errors.New("usage: go run ./bench restore|websocket|drill|apply|decode [flags] (see the package comment)")
 	}
 	switch args[0] {
 	case "restore":
@@ -50,8 +58,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return wsScenario(ctx, args[1:], out)
 	case "drill":
 		return drillScenario(ctx, args[1:], out)
+	case "apply":
+		return applyScenario(args[1:], out)
+	case "decode":
+		return decodeScenario(args[1:], out)
 	}
-	return fmt.Errorf("unknown scenario %q (known: restore, websocket, drill)", args[0])
+	return fmt.Errorf("unknown scenario %q (known: restore, websocket, drill, apply, decode)", args[0])
 }
 
 // machine describes where the figures were taken.
