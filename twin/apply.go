@@ -634,6 +634,17 @@ func (a *applier) evaluateSite(s *SiteTwin, kind string) {
 	} else {
 		rules = a.r.RulesFor(kind)
 	}
+	// The series the rules may read, in key order, gathered once for all
+	// the rules (evaluating a rule adds no series): only those of the
+	// reading's kind when there is one.
+	var buf [8]keyedSeries
+	series := buf[:0]
+	for k, ser := range s.Series {
+		if kind == "" || ser.Kind == kind {
+			series = append(series, keyedSeries{k, ser})
+		}
+	}
+	slices.SortFunc(series, func(x, y keyedSeries) int { return strings.Compare(x.key, y.key) })
 	for _, rule := range rules {
 		switch rule.Scope {
 		case ScopeCraneJib:
@@ -643,15 +654,21 @@ func (a *applier) evaluateSite(s *SiteTwin, kind string) {
 				if kind != "" && k != kind {
 					continue
 				}
-				for _, key := range sortedKeys(s.Series) {
-					if ser := s.Series[key]; ser.Kind == k {
-						a.evaluateSeries(s, rule, ser)
+				for _, ks := range series {
+					if ks.ser.Kind == k {
+						a.evaluateSeries(s, rule, ks.ser)
 					}
 				}
 			}
 		}
 	}
 	s.updateHealth()
+}
+
+// keyedSeries is a series with its key in SiteTwin.Series.
+type keyedSeries struct {
+	key string
+	ser *Series
 }
 
 func (a *applier) evaluateSeries(s *SiteTwin, rule *SensorRule, ser *Series) {
