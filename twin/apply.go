@@ -1115,9 +1115,9 @@ func nanZero(x float64) float64 {
 // above.
 func num(x float64) string {
 	if math.Abs(x) >= 100 {
-		return fmt.Sprintf("%.0f", x)
+		return strconv.FormatFloat(x, 'f', 0, 64) // as fmt's %.0f, without its cost per reason
 	}
-	return fmt.Sprintf("%.1f", x)
+	return strconv.FormatFloat(x, 'f', 1, 64) // %.1f
 }
 
 // dueText writes a deadline in local time: a deadline at local midnight is
@@ -1152,7 +1152,7 @@ func days(n float64) string {
 	if n == 1 {
 		return "1 day"
 	}
-	return fmt.Sprintf("%.0f days", n)
+	return strconv.FormatFloat(n, 'f', 0, 64) + " days" // as fmt's "%.0f days"
 }
 
 // numPair formats a value and the threshold it is compared with, as num
