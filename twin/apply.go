@@ -515,7 +515,8 @@ func (a *applier) notice(h *Hazard) {
 func (a *applier) updateCredit() {
 	p, r := a.p, a.r
 	var cs []CreditChange
-	for _, id := range sortedKeys(p.Hazards) {
+	var keyBuf [16]string
+	for _, id := range appendSortedKeys(keyBuf[:0], p.Hazards) {
 		h := p.Hazards[id]
 		if d := r.Credit.HazardFound[h.Severity]; d != 0 {
 			cs = append(cs, CreditChange{Time: h.Found, Delta: -d, Reason: fmt.Sprintf("%s hazard %s found", h.Severity, h.ID)})
@@ -554,7 +555,7 @@ func (a *applier) updateCredit() {
 			cs = append(cs, CreditChange{Time: prev.Add(cycle), Delta: -r.Credit.WageArrears, Reason: "wage arrears"})
 		}
 	}
-	for _, id := range sortedKeys(p.Sites) {
+	for _, id := range appendSortedKeys(keyBuf[:0], p.Sites) {
 		s := p.Sites[id]
 		for _, in := range s.Incidents {
 			if d := r.Credit.Incident[in.Severity]; d != 0 {
@@ -755,7 +756,8 @@ func (a *applier) evaluateCranes(s *SiteTwin, rule *SensorRule) {
 	if alpha == 0 {
 		alpha = a.r.TerrainAlpha["C"]
 	}
-	for _, id := range sortedKeys(s.Equipment) {
+	var keyBuf [16]string
+	for _, id := range appendSortedKeys(keyBuf[:0], s.Equipment) {
 		eq := s.Equipment[id]
 		if eq.Kind != KindTowerCrane {
 			continue
@@ -1068,7 +1070,8 @@ func (s *SiteTwin) updateHealth() {
 // its sites', worst first.
 func (p *ProjectTwin) updateHealth() {
 	lvl, rs := summarize(p.Alarms, "")
-	for _, id := range sortedKeys(p.Sites) {
+	var keyBuf [16]string
+	for _, id := range appendSortedKeys(keyBuf[:0], p.Sites) {
 		sl, sr := summarize(p.Sites[id].Alarms, id+": ")
 		lvl = max(lvl, sl)
 		rs = append(rs, sr...)
@@ -1087,7 +1090,8 @@ type levelReason struct {
 func summarize(alarms map[string]*Alarm, prefix string) (Level, []levelReason) {
 	lvl := LevelOK
 	rs := make([]levelReason, 0, len(alarms))
-	for _, k := range sortedKeys(alarms) {
+	var keyBuf [16]string
+	for _, k := range appendSortedKeys(keyBuf[:0], alarms) {
 		al := alarms[k]
 		lvl = max(lvl, al.Level)
 		rs = append(rs, levelReason{al.Level, prefix + al.Reason})
@@ -1212,6 +1216,19 @@ func cny(x float64) string {
 	return fmt.Sprintf("¥%.0f", x)
 }
 
+// appendSortedKeys appends the keys of m to dst, sorts what it appended
+// and returns the extended slice: sortedKeys without an allocation when dst
+// has room (a buffer on the caller's stack).
+func appendSortedKeys[V any](dst []string, m map[string]V) []string {
+	n := len(dst)
+	for k := range m {
+		dst = append(dst, k)
+	}
+	slices.Sort(dst[n:])
+	return dst
+}
+
+// sortedKeys returns the keys of m, sorted.
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
