@@ -465,10 +465,7 @@ func (w *worker) applyCity(r *kgo.Record, ev *twin.Event) {
 		w.applyDrillCity(r, ev) // neither the real twins nor the city state (drill.go)
 		return
 	}
-	key := ev.Type
-	if d, ok := ev.Data.(*twin.RainfallWarning); ok && d.District != "" {
-		key += "/" + d.District
-	}
+	key := twin.CityKey(ev)
 	if i := slices.Index(w.city.Order, key); i >= 0 {
 		w.city.Order = slices.Delete(w.city.Order, i, i+1)
 	}
