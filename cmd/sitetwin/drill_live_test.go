@@ -133,21 +133,19 @@ func topicRecords(t *testing.T, brokers, topic string) []*kgo.Record {
 	return recs
 }
 
-// TestLiveDrill runs `sitetwin run` and a live drill through POST
-// /api/drills: bad scenarios get 400 naming the field, only a regulator
-// may start one, the drill's progress and results show on GET
-// /api/drills/{id} and over the websocket topic drill, and its events,
-// applied by the real engine, change no real twin (the committed state
-// dump is byte for byte the same), raise no alert in the city's store and
-// put nothing in the outbox.
-func TestLiveDrill(t *testing.T) {
+// startDrillApp runs an app of 8 quiet simulated projects (seed) with the
+// drill tokens, and waits until every project is registered and the group
+// has committed all its input. idle shortens how long a drill from another
+// process may go silent (0: the default).
+func startDrillApp(t *testing.T, seed int64, idle time.Duration) *app {
+	t.Helper()
 	file := filepath.Join(t.TempDir(), "tokens")
 	if err := os.WriteFile(file, []byte(drillTokens), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a := startTestApp(t, func(c *runConfig) { c.Projects, c.Rate, c.Seed, c.TokensFile = 8, 0, 3, file })
-	base := "http://" + a.HTTPAddr
-	const reg = "regulator-token-0001"
+	a := startTestApp(t, func(c *runConfig) {
+		c.Projects, c.Rate, c.Seed, c.TokensFile, c.DrillIdle = 8, 0, seed, file, idle
+	})
 	eventually(t, func() string {
 		n := 0
 		for _, v := range a.Engine.Store().Twins() {
@@ -160,6 +158,20 @@ func TestLiveDrill(t *testing.T) {
 		}
 		return groupBehind(t, a.KafkaAddr, "sitetwin")
 	})
+	return a
+}
+
+// TestLiveDrill runs `sitetwin run` and a live drill through POST
+// /api/drills: bad scenarios get 400 naming the field, only a regulator
+// may start one, the drill's progress and results show on GET
+// /api/drills/{id} and over the websocket topic drill, and its events,
+// applied by the real engine, change no real twin (the committed state
+// dump is byte for byte the same), raise no alert in the city's store and
+// put nothing in the outbox.
+func TestLiveDrill(t *testing.T) {
+	a := startDrillApp(t, 3, 0)
+	base := "http://" + a.HTTPAddr
+	const reg = "regulator-token-0001"
 	before := committedDump(t, a.KafkaAddr)
 	outboxBefore := len(topicRecords(t, a.KafkaAddr, streams.DefaultTopics().Outbox()))
 

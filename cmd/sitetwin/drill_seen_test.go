@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,27 +24,9 @@ import (
 // A drill whose events stop without the end marker is shown as done once
 // they stopped for the idle time.
 func TestLiveDrillFromShell(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "tokens")
-	if err := os.WriteFile(file, []byte(drillTokens), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	a := startTestApp(t, func(c *runConfig) {
-		c.Projects, c.Rate, c.Seed, c.TokensFile, c.DrillIdle = 8, 0, 1, file, time.Second
-	})
+	a := startDrillApp(t, 1, time.Second)
 	base := "http://" + a.HTTPAddr
 	const reg = "regulator-token-0001"
-	eventually(t, func() string {
-		n := 0
-		for _, v := range a.Engine.Store().Twins() {
-			if v.Registered && len(v.Sites) > 0 {
-				n++
-			}
-		}
-		if n < 8 {
-			return fmt.Sprintf("%d of 8 projects registered", n)
-		}
-		return groupBehind(t, a.KafkaAddr, "sitetwin")
-	})
 	before := committedDump(t, a.KafkaAddr)
 
 	ws := dialFeed(t, a.HTTPAddr, reg)
