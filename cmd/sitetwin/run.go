@@ -335,18 +335,7 @@ func startApp(ctx context.Context, cfg runConfig, log *slog.Logger) (a *app, err
 	g.Go(func() error { return api.Run(gctx) })
 	g.Go(func() error { return drills.run(gctx) })
 	g.Go(func() error { return seen.run(gctx) })
-	g.Go(func() error {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		return srv.Shutdown(sctx)
-	})
+	serveHTTP(g, gctx, srv, ln)
 	if cfg.Projects > 0 {
 		g.Go(func() error {
 			return simulate(gctx, cfg, brokers, eng, log)

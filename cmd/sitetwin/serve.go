@@ -76,6 +76,13 @@ func serveService(ctx context.Context, name string, svc service, ln net.Listener
 	log.Info(name+" service listening", "url", "http://"+ln.Addr().String()+"/")
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return svc.Run(gctx) })
+	serveHTTP(g, gctx, srv, ln)
+	return g.Wait()
+}
+
+// serveHTTP serves srv on ln in the group until ctx ends, then shuts it
+// down, giving open requests 3 seconds.
+func serveHTTP(g *errgroup.Group, ctx context.Context, srv *http.Server, ln net.Listener) {
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
@@ -83,10 +90,9 @@ func serveService(ctx context.Context, name string, svc service, ln net.Listener
 		return nil
 	})
 	g.Go(func() error {
-		<-gctx.Done()
+		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
-	return g.Wait()
 }
