@@ -95,6 +95,10 @@ type applier struct {
 	e   *Event
 	r   *Rules
 	eff *Effects
+	// alarmWrites counts the changes setAlarm made to what a health
+	// summary reads (an alarm raised, cleared, or its level or reason
+	// changed): health and reasons are rebuilt only when it moved.
+	alarmWrites int
 }
 
 // Apply applies one event to a project twin and returns its effects. It is
@@ -152,7 +156,9 @@ func Apply(p *ProjectTwin, e *Event, r *Rules) (Effects, error) {
 		p.Evaluated = p.Clock
 		a.evaluateProject()
 	}
-	p.updateHealth()
+	if a.alarmWrites > 0 {
+		p.updateHealth()
+	}
 	return eff, nil
 }
 
@@ -646,6 +652,7 @@ func (a *applier) evaluateSite(s *SiteTwin, kind string) {
 		}
 	}
 	slices.SortFunc(series, func(x, y keyedSeries) int { return strings.Compare(x.key, y.key) })
+	writes := a.alarmWrites
 	for _, rule := range rules {
 		switch rule.Scope {
 		case ScopeCraneJib:
@@ -663,7 +670,9 @@ func (a *applier) evaluateSite(s *SiteTwin, kind string) {
 			}
 		}
 	}
-	s.updateHealth()
+	if a.alarmWrites != writes {
+		s.updateHealth()
+	}
 }
 
 // keyedSeries is a series with its key in SiteTwin.Series.
@@ -725,11 +734,14 @@ func (a *applier) evaluateSeries(s *SiteTwin, rule *SensorRule, ser *Series) {
 		cur = al.Level
 	}
 	lvl, th := band.Next(cur, x)
-	subject := ""
-	if ser.Equipment != "" {
-		subject = equipmentNoun(s.Equipment[ser.Equipment]) + ser.Equipment + " "
+	reason := "" // read by setAlarm only for a level above ok
+	if lvl != LevelOK {
+		subject := ""
+		if ser.Equipment != "" {
+			subject = equipmentNoun(s.Equipment[ser.Equipment]) + ser.Equipment + " "
+		}
+		reason = subject + rule.Label + " " + cmpText(&band, lvl, x, th, unit, levelName[lvl], -1)
 	}
-	reason := subject + rule.Label + " " + cmpText(&band, lvl, x, th, unit, levelName[lvl], -1)
 	if a.setAlarm(s.Alarms, s.ID, key, rule, ser.Equipment, lvl, x, th, unit, reason) == ChangeRaised {
 		a.noteSensorAlarm(s, rule.ID)
 	}
@@ -789,8 +801,11 @@ func (a *applier) evaluateCranes(s *SiteTwin, rule *SensorRule) {
 			cur = al.Level
 		}
 		lvl, th := band.Next(cur, x)
-		names := [3]string{"", "warning", "in-service limit"}
-		reason := fmt.Sprintf("crane %s %s %s", id, rule.Label, cmpText(&band, lvl, x, th, "m/s", names[lvl], -1))
+		reason := ""
+		if lvl != LevelOK {
+			names := [3]string{"", "warning", "in-service limit"}
+			reason = "crane " + id + " " + rule.Label + " " + cmpText(&band, lvl, x, th, "m/s", names[lvl], -1)
+		}
 		s.setValue(key, rule, id, x, "m/s", at)
 		if a.setAlarm(s.Alarms, s.ID, key, rule, id, lvl, x, th, "m/s", reason) == ChangeRaised {
 			a.noteSensorAlarm(s, rule.ID)
@@ -847,12 +862,16 @@ func (a *applier) setAlarm(alarms map[string]*Alarm, site, key string, rule *Sen
 			return ""
 		}
 		delete(alarms, key)
+		a.alarmWrites++
 		a.alert(al, site, ChangeCleared, from, LevelOK, x, "cleared: "+al.Reason)
 		return ChangeCleared
 	}
 	if !had {
 		al = &Alarm{Key: key, Rule: ruleID, Site: site, Equipment: equipment, Since: a.e.Time, Action: action, Responsible: a.responsible(ruleID)}
 		alarms[key] = al
+	}
+	if !had || from != lvl || al.Reason != reason {
+		a.alarmWrites++
 	}
 	al.Value, al.Threshold, al.Unit, al.Reason = x, th, unit, reason
 	if from == lvl {
@@ -900,7 +919,10 @@ func (a *applier) evaluateProject() {
 	if s.Known && s.ATDays >= r.Schedule.MinElapsedDays {
 		cur := alarmLevel(alarms, "schedule")
 		lvl, th := r.Schedule.Band.Next(cur, s.SPIt)
-		reason := fmt.Sprintf("SPI(t) %s (%s days behind plan)", cmpText(&r.Schedule.Band, lvl, s.SPIt, th, "", "", 2), num(-s.SVtDays))
+		reason := ""
+		if lvl != LevelOK {
+			reason = "SPI(t) " + cmpText(&r.Schedule.Band, lvl, s.SPIt, th, "", "", 2) + " (" + num(-s.SVtDays) + " days behind plan)"
+		}
 		a.setAlarm(alarms, "", "schedule", nil, "", lvl, s.SPIt, th, "", reason)
 	}
 
@@ -930,8 +952,11 @@ func (a *applier) evaluateProject() {
 	a.updateCredit()
 	cur := alarmLevel(alarms, "credit")
 	lvl, th := r.Credit.Band.Next(cur, p.Credit.Score)
-	a.setAlarm(alarms, "", "credit", nil, "", lvl, p.Credit.Score, th, "",
-		"contractor credit "+cmpText(&r.Credit.Band, lvl, p.Credit.Score, th, "", "", -1))
+	reason := ""
+	if lvl != LevelOK {
+		reason = "contractor credit " + cmpText(&r.Credit.Band, lvl, p.Credit.Score, th, "", "", -1)
+	}
+	a.setAlarm(alarms, "", "credit", nil, "", lvl, p.Credit.Score, th, "", reason)
 
 	a.evaluateWeather()
 	a.evaluateOutward()
@@ -955,12 +980,15 @@ func (a *applier) evaluateWages() {
 	}
 	cur := alarmLevel(p.Alarms, "wages")
 	lvl, th := r.Wages.Band.Next(cur, overdue)
-	since := "last paid " + last.In(r.loc).Format(time.DateOnly)
-	if f.LastWagesPaid.IsZero() {
-		since = "no wages paid since the planned start " + last.In(r.loc).Format(time.DateOnly)
+	reason := ""
+	if lvl != LevelOK {
+		since := "last paid " + last.In(r.loc).Format(time.DateOnly)
+		if f.LastWagesPaid.IsZero() {
+			since = "no wages paid since the planned start " + last.In(r.loc).Format(time.DateOnly)
+		}
+		reason = "wage arrears " + days(math.Max(overdue, 0)) + " (" + since + ")"
 	}
-	a.setAlarm(p.Alarms, "", "wages", nil, "", lvl, math.Max(overdue, 0), th, "d",
-		fmt.Sprintf("wage arrears %s (%s)", days(math.Max(overdue, 0)), since))
+	a.setAlarm(p.Alarms, "", "wages", nil, "", lvl, math.Max(overdue, 0), th, "d", reason)
 }
 
 // workDone reports whether every milestone of the baseline is complete (no
@@ -1015,13 +1043,16 @@ func (a *applier) evaluateWeather() {
 	if w.Rainstorm != "" {
 		lvl = r.Weather.Rainstorm[w.Rainstorm]
 	}
-	a.setAlarm(p.Alarms, "", "rainstorm", nil, "", lvl, 0, 0, "", fmt.Sprintf("%s rainstorm signal in effect", w.Rainstorm))
+	reason := ""
+	if lvl != LevelOK {
+		reason = w.Rainstorm + " rainstorm signal in effect"
+	}
+	a.setAlarm(p.Alarms, "", "rainstorm", nil, "", lvl, 0, 0, "", reason)
 
 	if w.Typhoon != "" && !p.Clock.Before(w.TyphoonUntil) {
 		*w = Weather{Rainstorm: w.Rainstorm, RainstormUntil: w.RainstormUntil}
 	}
-	lvl = LevelOK
-	reason := ""
+	lvl, reason = LevelOK, ""
 	if w.Advisory != nil && w.TyphoonSite != "" && w.TyphoonMinKm <= r.Weather.TyphoonWatchKm {
 		lvl = r.Weather.TyphoonLevel
 		reason = fmt.Sprintf("typhoon %s passes %s km from %s at %s", w.Typhoon, num(w.TyphoonMinKm), w.TyphoonSite, w.TyphoonAt.In(r.loc).Format("2006-01-02 15:04"))

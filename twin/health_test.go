@@ -1,0 +1,73 @@
+package twin
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestHealthRebuiltWhenAlarmsChange guards the shortcut that rebuilds health
+// and reasons only when setAlarm changed an alarm: after every event of a
+// seeded stream whose readings cross warning and stop-work thresholds up and
+// down (dust, noise, crane wind, pit displacement, with hazards and a
+// rainstorm between them), the twin's and every site's health and reasons
+// equal a summary built from scratch.
+func TestHealthRebuiltWhenAlarmsChange(t *testing.T) {
+	p := siteTwin(t)
+	mustApply(t, p, craneInstalled("2026-03-02T00:00:00Z", "TC1", 60, 20), pitInstalled("2026-03-02T00:00:00Z", "PIT1", 30, 3))
+	rng := rand.New(rand.NewPCG(7, 9))
+	start := ts("2026-06-01T00:00:00Z")
+	kinds := []struct {
+		kind, unit, equipment string
+		lo, hi                float64
+	}{
+		{SensorPM10, "µg/m³", "", 20, 400},
+		{SensorNoise, "dB(A)", "", 40, 90},
+		{SensorWindSpeed, "m/s", "TC1", 2, 30},
+		{SensorWindGust, "m/s", "", 2, 30},
+		{SensorPitDisplacement, "mm", "PIT1", 0, 60},
+	}
+	changes := 0
+	for i := range 3000 {
+		at := start.Add(time.Duration(i) * time.Minute).Format(time.RFC3339)
+		var e *Event
+		switch {
+		case i%500 == 250:
+			e = hazardFound(at, fmt.Sprintf("H%d", i), "major", "scaffold", start.Add(time.Duration(i+600)*time.Minute).Format(time.RFC3339))
+		case i%700 == 350:
+			e = rain(at, "red", start.Add(time.Duration(i+90)*time.Minute).Format(time.RFC3339), "")
+		default:
+			k := kinds[rng.IntN(len(kinds))]
+			e = reading(at, k.kind, k.lo+rng.Float64()*(k.hi-k.lo), k.unit, k.equipment)
+		}
+		before := p.Health
+		eff := applyOne(t, p, e)
+		if p.Health != before || len(eff.Alerts) > 0 {
+			changes++
+		}
+		checkHealth(t, i, p)
+	}
+	if changes < 50 {
+		t.Fatalf("only %d events changed an alarm: the stream does not exercise the shortcut", changes)
+	}
+}
+
+// checkHealth compares the twin's stored health with one rebuilt from its
+// alarms.
+func checkHealth(t *testing.T, i int, p *ProjectTwin) {
+	t.Helper()
+	for id, s := range p.Sites {
+		h, rs := s.Health, slices.Clone(s.Reasons)
+		s.updateHealth()
+		if h != s.Health || !slices.Equal(rs, s.Reasons) {
+			t.Fatalf("event %d: site %s health %s %q, rebuilt %s %q", i, id, h, rs, s.Health, s.Reasons)
+		}
+	}
+	h, rs := p.Health, slices.Clone(p.Reasons)
+	p.updateHealth()
+	if h != p.Health || !slices.Equal(rs, p.Reasons) {
+		t.Fatalf("event %d: project health %s %q, rebuilt %s %q", i, h, rs, p.Health, p.Reasons)
+	}
+}
