@@ -93,13 +93,41 @@ type EngineConfig struct {
 	// (see drill.go); the forks of the drill seen first are dropped when
 	// one more starts. Default 2.
 	MaxDrills int
+	// AtLeastOnce turns exactly-once off. Default false: outputs (twin
+	// snapshots, alerts, dead letters, outbox requests) and the consumed
+	// offsets are committed in one Kafka transaction per checkpoint.
+	// With AtLeastOnce the engine is a plain group consumer with no
+	// transactional id: outputs are written as they are produced, and
+	// each checkpoint flushes them and then commits the consumed offsets.
+	// What it gives up: after a crash, the events since the last
+	// checkpoint are applied again and their outputs may be written
+	// twice. The twins absorb re-applied events (a twin knows the event
+	// ids it has applied and ignores them again), but the alerts, dead
+	// letters and outbox requests of those events may appear twice, and
+	// read-committed consumers see outputs before their checkpoint.
+	AtLeastOnce bool
+	// Applied, when set, is called by a partition's worker right after
+	// it applied an input record to its twins (not for a record it
+	// dead-lettered, forwarded or skipped), with the time then. A
+	// city-wide record is applied by every partition, so it is passed
+	// once per partition; a record applied in a checkpoint that was then
+	// aborted is applied, and passed, again. Workers call it
+	// concurrently, one goroutine per partition number, on the hot path:
+	// it must be safe for that and quick. Default nil.
+	Applied func(rec *kgo.Record, at time.Time)
+	// Committed, when set, is called by the poll loop after each
+	// checkpoint committed, with the time then: every record passed to
+	// Applied before it is now committed, and its twins' views and alerts
+	// are in the store. Default nil.
+	Committed func(at time.Time)
 }
 
 // Engine consumes the input topics in a consumer group, applies every event
 // to its project twin, and writes alerts, dead letters, outbound requests
 // and twin snapshots, all in Kafka transactions that also commit the
 // consumed offsets: a crash at any instant loses nothing and applies nothing
-// twice. Each assigned partition number (the same number of every input
+// twice (unless EngineConfig.AtLeastOnce trades that for plain commits).
+// Each assigned partition number (the same number of every input
 // topic, so that a project's events meet at one place) is owned by one
 // worker goroutine that holds that partition's twins.
 type Engine struct {
@@ -108,7 +136,7 @@ type Engine struct {
 	metrics    *metrics
 	drillm     *drillMetrics
 	store      *Store
-	sess       *kgo.GroupTransactSession
+	sess       session     // transactional, or at-least-once
 	client     *kgo.Client // the session's
 	boot       *kgo.Client // for the admin client and the probe
 	adm        *kadm.Client
@@ -309,7 +337,8 @@ func (e *Engine) Health() error {
 	return nil
 }
 
-// TransactionalID returns the transactional id the engine uses.
+// TransactionalID returns the transactional id the engine uses (none
+// with AtLeastOnce).
 func (e *Engine) TransactionalID() string {
 	return "sitetwin-" + e.cfg.Group + "-" + e.cfg.Instance
 }
@@ -393,13 +422,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	return nil
 }
 
-// newSession returns a new transactional consumer-group session.
-func (e *Engine) newSession() (*kgo.GroupTransactSession, error) {
-	return kgo.NewGroupTransactSession(
+// newSession returns a new consumer-group session: transactional, or
+// with AtLeastOnce a plain consumer that commits its offsets itself.
+func (e *Engine) newSession() (session, error) {
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(e.cfg.Brokers...),
 		kgo.ClientID(e.cfg.ClientID),
-		kgo.TransactionalID(e.TransactionalID()),
-		kgo.TransactionTimeout(e.cfg.TransactionTimeout),
 		kgo.ConsumerGroup(e.cfg.Group),
 		kgo.InstanceID(e.cfg.Instance),
 		kgo.SessionTimeout(e.cfg.SessionTimeout),
@@ -422,9 +450,18 @@ func (e *Engine) newSession() (*kgo.GroupTransactSession, error) {
 			e.watchEnd()
 		}),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerLinger(2*time.Millisecond),
-		kgo.FetchMaxWait(200*time.Millisecond),
-	)
+		kgo.ProducerLinger(2 * time.Millisecond),
+		kgo.FetchMaxWait(200 * time.Millisecond),
+	}
+	if e.cfg.AtLeastOnce {
+		// Inputs are still read committed: the merge order (see the
+		// worker) waits for the stable offsets either way.
+		return newALOSession(func() bool { return e.produceErr.Load() != nil }, opts...)
+	}
+	return kgo.NewGroupTransactSession(append(opts,
+		kgo.TransactionalID(e.TransactionalID()),
+		kgo.TransactionTimeout(e.cfg.TransactionTimeout),
+	)...)
 }
 
 // renewSession replaces a session whose producer the broker fenced (it
@@ -715,6 +752,9 @@ func (e *Engine) commit(ctx context.Context) {
 	twins, open := e.store.Counts()
 	e.metrics.twins.Set(float64(twins))
 	e.metrics.openAlarms.Set(float64(open))
+	if e.cfg.Committed != nil {
+		e.cfg.Committed(time.Now())
+	}
 }
 
 // endTxn ends the open transaction (or, with none open, resets the

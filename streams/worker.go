@@ -8,6 +8,7 @@ import (
 	"math"
 	"runtime/debug"
 	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -425,6 +426,9 @@ func (w *worker) processOne(b buffered) {
 	}
 	m.applied.WithLabelValues(r.Topic).Inc()
 	e.counters.events.Add(1)
+	if e.cfg.Applied != nil {
+		e.cfg.Applied(r, time.Now())
+	}
 }
 
 // apply applies an event to a twin and produces its outputs.
@@ -479,6 +483,9 @@ func (w *worker) applyCity(r *kgo.Record, ev *twin.Event) {
 	}
 	w.e.metrics.applied.WithLabelValues(r.Topic).Inc()
 	w.e.counters.events.Add(1)
+	if w.e.cfg.Applied != nil {
+		w.e.cfg.Applied(r, time.Now())
+	}
 }
 
 // applyStoredCity tells a newly registered twin the active city-wide events.
