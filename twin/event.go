@@ -181,6 +181,15 @@ func Decode(b []byte) (*Event, error) {
 	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return nil, fmt.Errorf("%w: not a JSON object", ErrMalformed)
 	}
+	if e, ok := decodeFast(b); ok {
+		return e, nil
+	}
+	return decodeGeneral(b)
+}
+
+// decodeGeneral is Decode with encoding/json: every shape of event, and the
+// errors of every bad one.
+func decodeGeneral(b []byte) (*Event, error) {
 	var env envelope
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&env); err != nil {
@@ -212,6 +221,34 @@ func jsonKind(goKind string) string {
 }
 
 func fromEnvelope(env *envelope) (*Event, error) {
+	return fromEnvelopeWith(env, unmarshalData)
+}
+
+// errFast is what the fast path's data decoder returns for data it leaves
+// to the general path.
+var errFast = errors.New("not the fast path's shape")
+
+// unmarshalData decodes an event's data with encoding/json, naming the field
+// of a type mismatch.
+func unmarshalData(info typeInfo, raw []byte) (Data, error) {
+	data := info.newData()
+	if err := json.Unmarshal(raw, data); err != nil {
+		v := &validator{}
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			if ute.Field == "" {
+				return nil, v.fail("data", "must be a JSON object")
+			}
+			return nil, v.fail("data."+ute.Field, "must be a JSON "+jsonKind(ute.Type.Kind().String()))
+		}
+		return nil, v.fail("data", "must be a JSON object: "+err.Error())
+	}
+	return data, nil
+}
+
+// fromEnvelopeWith checks the envelope's attributes, decodes its data with
+// decode and validates it.
+func fromEnvelopeWith(env *envelope, decode func(typeInfo, []byte) (Data, error)) (*Event, error) {
 	v := &validator{}
 	if env.SpecVersion != SpecVersion {
 		return nil, v.fail("specversion", `must be "1.0"`)
@@ -273,16 +310,9 @@ func fromEnvelope(env *envelope) (*Event, error) {
 	if len(env.Data) == 0 || string(env.Data) == "null" {
 		return nil, v.fail("data", "is required")
 	}
-	data := info.newData()
-	if err := json.Unmarshal(env.Data, data); err != nil {
-		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) {
-			if ute.Field == "" {
-				return nil, v.fail("data", "must be a JSON object")
-			}
-			return nil, v.fail("data."+ute.Field, "must be a JSON "+jsonKind(ute.Type.Kind().String()))
-		}
-		return nil, v.fail("data", "must be a JSON object: "+err.Error())
+	data, err := decode(info, env.Data)
+	if err != nil {
+		return nil, err
 	}
 	v.eventType = env.Type
 	data.validate(v)

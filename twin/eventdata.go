@@ -411,14 +411,17 @@ func (d *SensorReading) validate(v *validator) {
 		return
 	}
 	var conv func(float64) float64
-	names := make([]string, len(k.units))
-	for i, u := range k.units {
-		names[i] = u.unit
+	for _, u := range k.units {
 		if d.Unit == u.unit {
 			conv = u.conv
+			break
 		}
 	}
 	if conv == nil {
+		names := make([]string, len(k.units))
+		for i, u := range k.units {
+			names[i] = u.unit
+		}
 		v.fail("data.unit", fmt.Sprintf("must be one of %s for %s (got %q)", strings.Join(names, ", "), d.Kind, d.Unit))
 		return
 	}
