@@ -130,8 +130,14 @@ func Apply(p *ProjectTwin, e *Event, r *Rules) (Effects, error) {
 	if err := a.check(); err != nil {
 		return Effects{}, err
 	}
-	e = &Event{ID: e.ID, Type: e.Type, Source: e.Source, Time: e.Time.UTC(), Project: e.Project, Site: e.Site, Drill: e.Drill, Data: e.Data, Received: e.Received}
-	a.e = e
+	// The twin keeps event times in UTC without a monotonic reading; a
+	// time in another zone (or with a monotonic reading) is applied from a
+	// copy, so that the caller's event is left as it was. Decoded events
+	// are in UTC already and need no copy.
+	if utc := e.Time.UTC(); e.Time != utc { //nolint:revive // == on purpose: the location and the monotonic reading must match too
+		e = &Event{ID: e.ID, Type: e.Type, Source: e.Source, Time: utc, Project: e.Project, Site: e.Site, Drill: e.Drill, Data: e.Data, Received: e.Received}
+		a.e = e
+	}
 	// Sensor reading ids are remembered per site, and forgotten by the
 	// site's clock, which is what their expiry is measured by.
 	seenSite := ""
@@ -525,7 +531,7 @@ func (a *applier) updateCredit() {
 	for _, id := range appendSortedKeys(keyBuf[:0], p.Hazards) {
 		h := p.Hazards[id]
 		if d := r.Credit.HazardFound[h.Severity]; d != 0 {
-			cs = append(cs, CreditChange{Time: h.Found, Delta: -d, Reason: fmt.Sprintf("%s hazard %s found", h.Severity, h.ID)})
+			cs = append(cs, CreditChange{Time: h.Found, Delta: -d, Reason: h.Severity + " hazard " + h.ID + " found"})
 		}
 		end := p.Clock
 		switch {
@@ -565,13 +571,13 @@ func (a *applier) updateCredit() {
 		s := p.Sites[id]
 		for _, in := range s.Incidents {
 			if d := r.Credit.Incident[in.Severity]; d != 0 {
-				cs = append(cs, CreditChange{Time: in.Time, Delta: -d, Reason: fmt.Sprintf("%s incident %s at %s", in.Severity, in.ID, s.ID)})
+				cs = append(cs, CreditChange{Time: in.Time, Delta: -d, Reason: in.Severity + " incident " + in.ID + " at " + s.ID})
 			}
 		}
 		if ei := s.EarlierIncidents; ei != nil {
 			for _, sev := range IncidentSeverities() {
 				if n, d := ei.Counts[sev], r.Credit.Incident[sev]; n > 0 && d != 0 {
-					cs = append(cs, CreditChange{Time: ei.Latest, Delta: -d * float64(n), Reason: fmt.Sprintf("%d earlier %s incidents at %s", n, sev, s.ID)})
+					cs = append(cs, CreditChange{Time: ei.Latest, Delta: -d * float64(n), Reason: strconv.Itoa(n) + " earlier " + sev + " incidents at " + s.ID})
 				}
 			}
 		}

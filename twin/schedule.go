@@ -106,7 +106,8 @@ func (p *ProjectTwin) earnedFraction() float64 {
 // inverted exactly by interpolation between its breakpoints.
 func (p *ProjectTwin) earnedSchedule(ev float64) time.Duration {
 	start := p.Schedule.PlannedStart
-	pts := []time.Time{start}
+	var buf [33]time.Time // a plan of up to 16 milestones needs no allocation
+	pts := append(buf[:0], start)
 	for _, m := range p.Milestones {
 		if m.Baselined && !m.PlannedStart.IsZero() {
 			pts = append(pts, m.PlannedStart, m.PlannedFinish)

@@ -2,7 +2,6 @@ package twin
 
 import (
 	"encoding/json"
-	"hash/fnv"
 )
 
 // Seen remembers which events a twin has applied, so that a second copy of
@@ -46,10 +45,19 @@ func (s *Seen) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// hashID is the 64-bit FNV-1a hash of an id (the same value hash/fnv's
+// New64a gives, which snapshots hold), computed without allocating.
 func hashID(id string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(id))
-	return h.Sum64()
+	const (
+		offset64 = 14695981039346656037
+		prime64  = 1099511628211
+	)
+	h := uint64(offset64)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= prime64
+	}
+	return h
 }
 
 func (s *Seen) buildIndex() {
