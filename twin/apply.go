@@ -95,6 +95,9 @@ type applier struct {
 	e   *Event
 	r   *Rules
 	eff *Effects
+	// incidentsMoved is set when evaluateIncidents moved incidents to a
+	// site's earlier count, which the credit score words differently.
+	incidentsMoved bool
 	// alarmWrites counts the changes setAlarm made to what a health
 	// summary reads (an alarm raised, cleared, or its level or reason
 	// changed): health and reasons are rebuilt only when it moved.
@@ -549,6 +552,19 @@ func (a *applier) updateCredit() {
 			cs = append(cs, CreditChange{Time: h.Deadline, Delta: -r.Credit.Overdue * float64(missed), Reason: "hazard " + h.ID + " not rectified by its deadline"})
 		}
 	}
+	// next is the earliest clock at which a term of the score may change
+	// without an event (zero: none).
+	var next time.Time
+	soonest := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	for _, id := range appendSortedKeys(keyBuf[:0], p.Hazards) {
+		if h := p.Hazards[id]; h.Rectified.IsZero() && h.Closed.IsZero() && !h.Overdue {
+			soonest(h.Deadline.Add(time.Nanosecond)) // overdue once the clock is after the deadline
+		}
+	}
 	if r.Credit.WageArrears != 0 {
 		cycle := time.Duration(r.Wages.MaxCycleDays * float64(day))
 		late := func(from, to time.Time) bool {
@@ -563,8 +579,14 @@ func (a *applier) updateCredit() {
 				prev = t
 			}
 		}
-		if !p.workDone() && late(prev, p.Clock) {
+		switch {
+		case p.workDone():
+		case late(prev, p.Clock):
 			cs = append(cs, CreditChange{Time: prev.Add(cycle), Delta: -r.Credit.WageArrears, Reason: "wage arrears"})
+		case !prev.IsZero():
+			// Late from the first whole day past the cycle; a minute
+			// early, against rounding.
+			soonest(prev.Add(time.Duration(math.Floor(r.Wages.MaxCycleDays)+1)*day - time.Minute))
 		}
 	}
 	for _, id := range appendSortedKeys(keyBuf[:0], p.Sites) {
@@ -597,6 +619,7 @@ func (a *applier) updateCredit() {
 		cs = cs[n-maxCreditChanges:]
 	}
 	p.Credit.Changes = cs
+	p.creditNext, p.creditKnown = next, true
 }
 
 // reading applies a sensor reading to its site (added, and its equipment
@@ -954,8 +977,13 @@ func (a *applier) evaluateProject() {
 	// incidents
 	a.evaluateIncidents()
 
-	// credit
-	a.updateCredit()
+	// credit: a sensor reading changes none of its inputs, only the clock,
+	// so it is recomputed then only once the clock reaches the time the
+	// last computation said a term would change (a hazard's deadline, a
+	// pay cycle's end) or an incident left a site's recent list.
+	if a.e.Type != TypeSensorReading || a.incidentsMoved || !p.creditKnown || !p.creditNext.IsZero() && !p.Clock.Before(p.creditNext) {
+		a.updateCredit()
+	}
 	cur := alarmLevel(alarms, "credit")
 	lvl, th := r.Credit.Band.Next(cur, p.Credit.Score)
 	reason := ""

@@ -3,6 +3,7 @@ package twin
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -69,5 +70,72 @@ func checkHealth(t *testing.T, i int, p *ProjectTwin) {
 	p.updateHealth()
 	if h != p.Health || !slices.Equal(rs, p.Reasons) {
 		t.Fatalf("event %d: project health %s %q, rebuilt %s %q", i, h, rs, p.Health, p.Reasons)
+	}
+}
+
+// TestCreditRecomputedWhenItCanChange guards the shortcut that leaves the
+// credit score alone on sensor readings until the clock reaches the next
+// time a term could change: over a seeded year and a half of hourly readings
+// with hazards (some rectified in time, some not), wage payments with gaps
+// longer than the pay cycle, incidents that age out of a site's recent list
+// and milestones accepted, the stored score, its changes and every hazard's
+// overdue flag equal a computation from scratch after every event.
+func TestCreditRecomputedWhenItCanChange(t *testing.T) {
+	p := siteTwin(t)
+	mustApply(t, p, craneInstalled("2026-03-02T00:00:00Z", "TC1", 60, 20),
+		planned("2026-03-03T00:00:00Z", ms("A", 100, 0.5), ms("B", 200, 0.5, "A")))
+	rng := rand.New(rand.NewPCG(11, 13))
+	start := ts("2026-06-02T00:00:00Z")
+	sevs, incSevs := []string{SeverityGeneral, SeverityMajor}, IncidentSeverities()
+	changed := 0
+	for i := range 13000 {
+		at := start.Add(time.Duration(i) * time.Hour)
+		when := at.Format(time.RFC3339)
+		var e *Event
+		switch {
+		case i%400 == 100:
+			e = hazardFound(when, fmt.Sprintf("H%d", i), sevs[rng.IntN(2)], "scaffold", at.Add(time.Duration(48+rng.IntN(96))*time.Hour).Format(time.RFC3339))
+		case i%400 == 200 && rng.IntN(2) == 0:
+			e = rectified(when, fmt.Sprintf("H%d", i-100))
+		case i%1000 == 500:
+			e = wagesPaid(when, 1_000_000)
+		case i%900 == 450:
+			e = incident(when, fmt.Sprintf("I%d", i), incSevs[rng.IntN(len(incSevs))], "fall", "", rng.IntN(2))
+		case i == 3000:
+			e = milestoneAccepted(when, "A")
+		default:
+			e = tick(when)
+		}
+		before := p.Credit.Score
+		applyOne(t, p, e)
+		if p.Credit.Score != before {
+			changed++
+		}
+		checkCredit(t, i, p)
+	}
+	if changed < 10 {
+		t.Fatalf("the score changed %d times: the stream does not exercise the shortcut", changed)
+	}
+}
+
+// checkCredit compares the twin's credit and overdue flags with a
+// computation from scratch.
+func checkCredit(t *testing.T, i int, p *ProjectTwin) {
+	t.Helper()
+	credit := p.Credit
+	credit.Changes = slices.Clone(credit.Changes)
+	overdue := map[string]bool{}
+	for id, h := range p.Hazards {
+		overdue[id] = h.Overdue
+	}
+	a := &applier{p: p, r: pack(), eff: &Effects{}}
+	a.updateCredit()
+	if !reflect.DeepEqual(credit, p.Credit) {
+		t.Fatalf("event %d at %s: credit %+v, from scratch %+v", i, p.Clock.Format(time.RFC3339), credit, p.Credit)
+	}
+	for id, h := range p.Hazards {
+		if overdue[id] != h.Overdue {
+			t.Fatalf("event %d: hazard %s overdue %v, from scratch %v", i, id, overdue[id], h.Overdue)
+		}
 	}
 }

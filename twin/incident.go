@@ -80,6 +80,9 @@ func (a *applier) evaluateIncidents() {
 		for n < len(s.Incidents) && (!s.Incidents[n].Time.After(cutoff) || len(s.Incidents)-n > maxSiteIncidents) {
 			n++
 		}
+		if n > 0 {
+			a.incidentsMoved = true
+		}
 		for _, in := range s.Incidents[:n] {
 			ei := s.EarlierIncidents
 			if ei == nil {

@@ -336,6 +336,12 @@ type ProjectTwin struct {
 	Applied     int64       `json:"events_applied"`
 	Duplicates  int64       `json:"duplicates"`
 	AlertSeq    int64       `json:"alert_seq"`
+
+	// creditKnown says Credit was computed since the twin was made or
+	// restored, and creditNext is the earliest clock at which a term of it
+	// may change without an event (zero: none); see evaluateProject.
+	creditKnown bool
+	creditNext  time.Time
 }
 
 // Weather is the weather that concerns the project.
