@@ -6,6 +6,8 @@
 //	go run ./bench drill [--projects 5500] [--scenario mangkhut_2018.json] [--members N] [--runs 1] [--results bench/RESULTS.md]
 //	go run ./bench apply [--projects 300] [--events 1000000] [--rate 100] [--cpuprofile FILE] [--results bench/RESULTS.md]
 //	go run ./bench decode [--projects 300] [--events 500000] [--rate 100] [--rounds 3] [--cpuprofile FILE] [--results bench/RESULTS.md]
+//	go run ./bench e2e [--events 1000000] [--projects 300] [--rate 0] [--broker inproc|process] [--exactly-once=true] [--partitions 6] [--results bench/RESULTS.md]
+//	go run ./bench compare [--json] [--events 1000000] [--projects 300] [--rate 0] [--broker inproc|process] [--partitions 6] [--peer bench/peers/goka] [--results bench/RESULTS.md]
 //
 // Scenarios:
 //
@@ -26,6 +28,16 @@
 //	         and bytes per event (the engine's ceiling).
 //	decode   the same events encoded as CloudEvent JSON and decoded with
 //	         twin.Decode on one core: MB/s and events/s.
+//	e2e      a producer writes the simulated city's bootstrap (applied
+//	         first, not timed), then N live events of its default mix as
+//	         CloudEvent JSON, to the broker (embedded, or `sitetwin broker`
+//	         as a separate process) while the engine consumes, applies and
+//	         checkpoints them (exactly-once on or off): events/s sustained,
+//	         and latency p50/p99 from produce to applied and to committed.
+//	compare  e2e for sitetwin with exactly-once on and off and for the
+//	         goka peer (bench/peers/goka, its own module) on the same
+//	         broker in one run, each on fresh topics: events/s, p99 and
+//	         the ratios; --json prints them as one JSON object.
 package main
 
 import (
@@ -49,7 +61,7 @@ func main() {
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: go run ./bench restore|websocket|drill|apply|decode [flags] (see the package comment)")
+		return errors.New("usage: go run ./bench restore|websocket|drill|apply|decode|e2e|compare [flags] (see the package comment)")
 	}
 	switch args[0] {
 	case "restore":
@@ -62,8 +74,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return applyScenario(args[1:], out)
 	case "decode":
 		return decodeScenario(args[1:], out)
+	case "e2e":
+		return e2eScenario(ctx, args[1:], out)
+	case "compare":
+		return compareScenario(ctx, args[1:], out)
 	}
-	return fmt.Errorf("unknown scenario %q (known: restore, websocket, drill, apply, decode)", args[0])
+	return fmt.Errorf("unknown scenario %q (known: restore, websocket, drill, apply, decode, e2e, compare)", args[0])
 }
 
 // machine describes where the figures were taken.
