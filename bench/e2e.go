@@ -88,6 +88,7 @@ func e2eScenario(ctx context.Context, args []string, out io.Writer) error {
 	var f e2eFlags
 	f.register(fs, 1000000)
 	exactlyOnce := fs.Bool("exactly-once", true, "the engine commits each checkpoint in a Kafka transaction (false: flush outputs, then commit offsets)")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of the live phase to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -106,12 +107,14 @@ func e2eScenario(ctx context.Context, args []string, out io.Writer) error {
 	defer stop()
 	mode := modeName(*exactlyOnce)
 	fmt.Fprintf(out, "sitetwin, %s, broker %s at %s, producing %s ...\n", mode, f.broker, addr, f.rateText())
-	r, err := runSitetwin(ctx, addr, w, *exactlyOnce, "e2e-"+shortMode(*exactlyOnce), f.rate, out)
+	load := loadAverage()
+	r, err := runSitetwin(ctx, addr, w, *exactlyOnce, "e2e-"+shortMode(*exactlyOnce), f.rate, *profile, out)
 	if err != nil {
 		return err
 	}
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "Broker: %s. Produce rate: %s. %d projects, %d partitions, checkpoint every 250ms (the default), models off.\n\n", brokerText(f.broker), f.rateText(), f.projects, f.partitions)
+	fmt.Fprintf(&sb, "Broker: %s. Produce rate: %s. %d projects, %d partitions, checkpoint every 250ms (the default), models off. Load average at the start: %s.\n\n",
+		brokerText(f.broker), f.rateText(), f.projects, f.partitions, load)
 	e2eTable(&sb, []e2eResult{r})
 	fmt.Fprint(&sb, e2eNotes)
 	fmt.Fprintf(out, "\n%s", sb.String())
@@ -123,6 +126,20 @@ const e2eNotes = "\nLatency is from the producer's record timestamp (taken at th
 	"to the worker's application of the record, and to the commit of its checkpoint (when the store and read-committed consumers see its effects). " +
 	"Events/s: live events over the time from the first live produce to the application of the last. " +
 	"Producer, engine and broker share the machine, a shared one on which other work was running, so the figures vary from run to run.\n"
+
+// loadAverage returns the machine's load averages (1, 5, 15 minutes): on
+// a shared machine, what else was running.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], ", ")
+}
 
 func modeName(exactlyOnce bool) string {
 	if exactlyOnce {
@@ -464,7 +481,8 @@ func waitPhase(applied, committed, done <-chan struct{}, deadline time.Duration,
 // runSitetwin runs the engine on fresh topics of the prefix: it produces
 // the bootstrap and waits until it is applied and committed, then produces
 // the live events and waits until they are.
-func runSitetwin(ctx context.Context, addr string, w *workload, exactlyOnce bool, prefix string, rate float64, out io.Writer) (res e2eResult, err error) {
+// A CPU profile of the live phase goes to profile ("": none).
+func runSitetwin(ctx context.Context, addr string, w *workload, exactlyOnce bool, prefix string, rate float64, profile string, out io.Writer) (res e2eResult, err error) {
 	res = e2eResult{name: "sitetwin, " + modeName(exactlyOnce), events: len(w.live)}
 	topics := streams.Topics{Prefix: prefix}
 	hooks := newHookStats(w.partitions)
@@ -524,13 +542,20 @@ func runSitetwin(ctx context.Context, addr string, w *workload, exactlyOnce bool
 
 	st0 := eng.Stats()
 	applied, committed = hooks.begin(phaseLive, applications(w.live, w.partitions))
+	stopProfile, err := startProfile(profile)
+	if err != nil {
+		return res, err
+	}
 	t0, err := prod.produce(ctx, w.live, rate) // the engine applies them meanwhile
 	if err != nil {
+		stopProfile()
 		return res, err
 	}
 	res.produceTook = time.Since(t0)
 	limit := 10*time.Minute + time.Duration(len(w.live))*time.Millisecond
-	if err := waitPhase(applied, committed, done, limit, "the live events", progress); err != nil {
+	err = waitPhase(applied, committed, done, limit, "the live events", progress)
+	stopProfile()
+	if err != nil {
 		return res, err
 	}
 	appliedAt, committedAt := hooks.times()
