@@ -152,6 +152,9 @@ func Apply(p *ProjectTwin, e *Event, r *Rules) (Effects, error) {
 	if e.Time.After(p.Clock) && !answerTypes[e.Type] {
 		p.Clock = e.Time
 	}
+	if e.Type != TypeSensorReading {
+		p.esKnown = false // the plan or the progress may move
+	}
 	a.apply()
 	p.Seen.forget("", p.Clock.Add(-r.DedupHorizon.D()).UnixMilli())
 	if s, ok := p.Sites[seenSite]; ok && seenSite != "" {

@@ -73,13 +73,14 @@ func checkHealth(t *testing.T, i int, p *ProjectTwin) {
 	}
 }
 
-// TestCreditRecomputedWhenItCanChange guards the shortcut that leaves the
+// TestCreditRecomputedWhenItCanChange guards the shortcuts that leave the
 // credit score alone on sensor readings until the clock reaches the next
-// time a term could change: over a seeded year and a half of hourly readings
+// time a term could change, and reuse the earned schedule between them: over a seeded year and a half of hourly readings
 // with hazards (some rectified in time, some not), wage payments with gaps
 // longer than the pay cycle, incidents that age out of a site's recent list
-// and milestones accepted, the stored score, its changes and every hazard's
-// overdue flag equal a computation from scratch after every event.
+// milestones reported and accepted, and a new baseline, the stored score, its changes,
+// every hazard's overdue flag and the schedule equal a computation from
+// scratch after every event.
 func TestCreditRecomputedWhenItCanChange(t *testing.T) {
 	p := siteTwin(t)
 	mustApply(t, p, craneInstalled("2026-03-02T00:00:00Z", "TC1", 60, 20),
@@ -101,8 +102,12 @@ func TestCreditRecomputedWhenItCanChange(t *testing.T) {
 			e = wagesPaid(when, 1_000_000)
 		case i%900 == 450:
 			e = incident(when, fmt.Sprintf("I%d", i), incSevs[rng.IntN(len(incSevs))], "fall", "", rng.IntN(2))
-		case i == 3000:
+		case i == 3001:
 			e = milestoneAccepted(when, "A")
+		case i == 6001:
+			e = planned(when, ms("A", 140, 0.5), ms("B", 320, 0.5, "A")) // a new baseline: the same EV, another ES
+		case i%300 == 150:
+			e = progress(when, []string{"A", "B"}[i/3000%2], float64(min(100, i/100)))
 		default:
 			e = tick(when)
 		}
@@ -118,7 +123,7 @@ func TestCreditRecomputedWhenItCanChange(t *testing.T) {
 	}
 }
 
-// checkCredit compares the twin's credit and overdue flags with a
+// checkCredit compares the twin's schedule, credit and overdue flags with a
 // computation from scratch.
 func checkCredit(t *testing.T, i int, p *ProjectTwin) {
 	t.Helper()
@@ -127,6 +132,12 @@ func checkCredit(t *testing.T, i int, p *ProjectTwin) {
 	overdue := map[string]bool{}
 	for id, h := range p.Hazards {
 		overdue[id] = h.Overdue
+	}
+	schedule := p.Schedule
+	p.esKnown = false
+	p.updateSchedule(time.Duration(pack().Schedule.StatusMaxAgeDays * float64(day)))
+	if schedule != p.Schedule {
+		t.Fatalf("event %d at %s: schedule %+v, from scratch %+v", i, p.Clock.Format(time.RFC3339), schedule, p.Schedule)
 	}
 	a := &applier{p: p, r: pack(), eff: &Effects{}}
 	a.updateCredit()

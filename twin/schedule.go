@@ -178,7 +178,12 @@ func (p *ProjectTwin) updateSchedule(maxAge time.Duration) {
 	if s.PV > 0 {
 		s.SPI = round6(s.EV / s.PV)
 	}
-	es := p.earnedSchedule(s.EV)
+	// ES depends on the plan and EV only, which no sensor reading moves:
+	// Apply forgets it on every other event.
+	if !p.esKnown || p.esFor != s.EV {
+		p.es, p.esFor, p.esKnown = p.earnedSchedule(s.EV), s.EV, true
+	}
+	es := p.es
 	at := s.StatusDate.Sub(s.PlannedStart)
 	s.ESDays = round6(es.Hours() / 24)
 	s.ATDays = round6(at.Hours() / 24)

@@ -342,6 +342,11 @@ type ProjectTwin struct {
 	// may change without an event (zero: none); see evaluateProject.
 	creditKnown bool
 	creditNext  time.Time
+	// es is the earned schedule last computed, for EV esFor; esKnown is
+	// cleared by every event but a sensor reading (see updateSchedule).
+	es      time.Duration
+	esFor   float64
+	esKnown bool
 }
 
 // Weather is the weather that concerns the project.
