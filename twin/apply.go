@@ -622,7 +622,7 @@ func (a *applier) updateCredit() {
 		cs = cs[n-maxCreditChanges:]
 	}
 	p.Credit.Changes = cs
-	p.creditNext, p.creditKnown = next, true
+	p.creditNext, p.creditKnown, p.creditDone = next, true, p.workDone()
 }
 
 // reading applies a sensor reading to its site (added, and its equipment
@@ -980,11 +980,16 @@ func (a *applier) evaluateProject() {
 	// incidents
 	a.evaluateIncidents()
 
-	// credit: a sensor reading changes none of its inputs, only the clock,
-	// so it is recomputed then only once the clock reaches the time the
-	// last computation said a term would change (a hazard's deadline, a
-	// pay cycle's end) or an incident left a site's recent list.
-	if a.e.Type != TypeSensorReading || a.incidentsMoved || !p.creditKnown || !p.creditNext.IsZero() && !p.Clock.Before(p.creditNext) {
+	// credit: a sensor reading changes none of its inputs but the clock,
+	// and a progress report only whether the work is done; after either
+	// it is recomputed only when the work became done or not, when the
+	// clock reached the time the last computation said a term would change
+	// (a hazard's deadline, a pay cycle's end), or when an incident left a
+	// site's recent list.
+	switch {
+	case a.e.Type != TypeSensorReading && a.e.Type != TypeProgressReported,
+		a.incidentsMoved, !p.creditKnown, p.creditDone != p.workDone(),
+		!p.creditNext.IsZero() && !p.Clock.Before(p.creditNext):
 		a.updateCredit()
 	}
 	cur := alarmLevel(alarms, "credit")

@@ -94,6 +94,12 @@ func TestCreditRecomputedWhenItCanChange(t *testing.T) {
 		when := at.Format(time.RFC3339)
 		var e *Event
 		switch {
+		case i == 3001:
+			e = milestoneAccepted(when, "A")
+		case i == 6001:
+			e = planned(when, ms("A", 140, 0.5), ms("B", 320, 0.5, "A")) // a new baseline: the same EV, another ES
+		case i == 10351: // the work is done while wages are in arrears: the arrears no longer count
+			e = progress(when, "B", 100)
 		case i%400 == 100:
 			e = hazardFound(when, fmt.Sprintf("H%d", i), sevs[rng.IntN(2)], "scaffold", at.Add(time.Duration(48+rng.IntN(96))*time.Hour).Format(time.RFC3339))
 		case i%400 == 200 && rng.IntN(2) == 0:
@@ -102,12 +108,8 @@ func TestCreditRecomputedWhenItCanChange(t *testing.T) {
 			e = wagesPaid(when, 1_000_000)
 		case i%900 == 450:
 			e = incident(when, fmt.Sprintf("I%d", i), incSevs[rng.IntN(len(incSevs))], "fall", "", rng.IntN(2))
-		case i == 3001:
-			e = milestoneAccepted(when, "A")
-		case i == 6001:
-			e = planned(when, ms("A", 140, 0.5), ms("B", 320, 0.5, "A")) // a new baseline: the same EV, another ES
 		case i%300 == 150:
-			e = progress(when, []string{"A", "B"}[i/3000%2], float64(min(100, i/100)))
+			e = progress(when, []string{"A", "B"}[i/3000%2], float64(min(99, i/100)))
 		default:
 			e = tick(when)
 		}
@@ -148,5 +150,26 @@ func checkCredit(t *testing.T, i int, p *ProjectTwin) {
 		if overdue[id] != h.Overdue {
 			t.Fatalf("event %d: hazard %s overdue %v, from scratch %v", i, id, overdue[id], h.Overdue)
 		}
+	}
+}
+
+// TestCreditIncidentAgesOut checks the credit score's wording when an
+// incident leaves the site's recent list on a sensor reading: the change
+// then reads "earlier incidents", as a computation from scratch says.
+func TestCreditIncidentAgesOut(t *testing.T) {
+	p := siteTwin(t)
+	start := ts("2026-06-02T00:00:00Z")
+	mustApply(t, p, incident(start.Format(time.RFC3339), "I1", IncidentSeverities()[0], "fall", "", 1))
+	for d := 1; d <= 400; d++ {
+		when := start.Add(time.Duration(d) * day).Format(time.RFC3339)
+		e := tick(when)
+		if d%20 == 0 {
+			e = wagesPaid(when, 1_000_000)
+		}
+		applyOne(t, p, e)
+		checkCredit(t, d, p)
+	}
+	if ei := p.Sites[testSite].EarlierIncidents; ei == nil {
+		t.Fatal("the incident did not age out")
 	}
 }

@@ -338,10 +338,12 @@ type ProjectTwin struct {
 	AlertSeq    int64       `json:"alert_seq"`
 
 	// creditKnown says Credit was computed since the twin was made or
-	// restored, and creditNext is the earliest clock at which a term of it
-	// may change without an event (zero: none); see evaluateProject.
+	// restored, creditNext is the earliest clock at which a term of it may
+	// change without an event (zero: none), and creditDone whether the
+	// work was done then; see evaluateProject.
 	creditKnown bool
 	creditNext  time.Time
+	creditDone  bool
 	// es is the earned schedule last computed, for EV esFor; esKnown is
 	// cleared by every event but a sensor reading (see updateSchedule).
 	es      time.Duration
