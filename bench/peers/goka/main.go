@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -57,6 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	group := fs.String("group", "", "goka group: the consumer group, and the prefix of the -table, -loop, -alerts and -outbox topics; use a fresh one per run (required)")
 	events := fs.Int("events", 0, "input records to apply before printing the result (required)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up, exiting 1, when not done by then")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -64,6 +66,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(cfg.brokers) == 0 || len(cfg.topics) == 0 || cfg.group == "" || cfg.events < 1 || cfg.timeout <= 0 || fs.NArg() > 0 {
 		fs.Usage()
 		return errors.New("--brokers, --topics, --group and --events (at least 1) are required, --timeout must be positive, and nothing else may follow")
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, cfg.timeout, fmt.Errorf("--timeout %s reached", cfg.timeout))
 	defer cancel()
