@@ -6,6 +6,7 @@
 //	go run ./bench drill [--projects 5500] [--scenario mangkhut_2018.json] [--members N] [--runs 1] [--results bench/RESULTS.md]
 //	go run ./bench apply [--projects 300] [--events 1000000] [--rate 100] [--cpuprofile FILE] [--results bench/RESULTS.md]
 //	go run ./bench decode [--projects 300] [--events 500000] [--rate 100] [--rounds 3] [--cpuprofile FILE] [--results bench/RESULTS.md]
+//	go run ./bench twins [--projects 10000,100000] [--sensor-every 1m] [--steady-minutes 180] [--all-readings] [--memprofile FILE] [--results bench/RESULTS.md]
 //	go run ./bench e2e [--events 1000000] [--projects 300] [--rate 0] [--broker inproc|process] [--exactly-once=true] [--partitions 6] [--results bench/RESULTS.md]
 //	go run ./bench compare [--json] [--events 1000000] [--projects 300] [--rate 0] [--broker inproc|process] [--partitions 6] [--peer bench/peers/goka] [--results bench/RESULTS.md]
 //
@@ -28,6 +29,10 @@
 //	         and bytes per event (the engine's ceiling).
 //	decode   the same events encoded as CloudEvent JSON and decoded with
 //	         twin.Decode on one core: MB/s and events/s.
+//	twins    the memory of steady-state twins (the bootstrap, then live
+//	         events until the sensor series hold their retention): heap
+//	         and RSS per project and per site, and which parts of a twin
+//	         hold the heap.
 //	e2e      a producer writes the simulated city's bootstrap (applied
 //	         first, not timed), then N live events of its default mix as
 //	         CloudEvent JSON, to the broker (embedded, or `sitetwin broker`
