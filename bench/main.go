@@ -71,7 +71,7 @@ func main() {
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: go run ./bench restore|websocket|drill|apply|decode|e2e|compare [flags] (see the package comment)")
+		return errors.New("usage: go run ./bench restore|websocket|drill|apply|decode|e2e|compare|twins|forecast [flags] (see the package comment)")
 	}
 	switch args[0] {
 	case "restore":
@@ -88,8 +88,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return e2eScenario(ctx, args[1:], out)
 	case "compare":
 		return compareScenario(ctx, args[1:], out)
+	case "twins":
+		return twinsScenario(args[1:], out)
+	case "forecast":
+		return forecastScenario(args[1:], out)
 	}
-	return fmt.Errorf("unknown scenario %q (known: restore, websocket, drill, apply, decode, e2e, compare)", args[0])
+	return fmt.Errorf("unknown scenario %q (known: restore, websocket, drill, apply, decode, e2e, compare, twins, forecast)", args[0])
 }
 
 // machine describes where the figures were taken.
