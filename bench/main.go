@@ -2,7 +2,7 @@
 // bench/RESULTS.md with the command and the machine.
 //
 //	go run ./bench restore [--twins 100000] [--steady-minutes 0] [--results bench/RESULTS.md]
-//	go run ./bench websocket [--clients 1000] [--projects 300] [--seconds 20] [--results bench/RESULTS.md]
+//	go run ./bench websocket|ws [--clients 1000] [--projects 300] [--seconds 20] [--rate 0] [--checkpoint 0] [--updates-per-second 0] [--results bench/RESULTS.md]
 //	go run ./bench drill [--projects 5500] [--scenario mangkhut_2018.json] [--members N] [--runs 1] [--results bench/RESULTS.md]
 //	go run ./bench apply [--projects 300] [--events 1000000] [--rate 100] [--cpuprofile FILE] [--results bench/RESULTS.md]
 //	go run ./bench decode [--projects 300] [--events 500000] [--rate 100] [--rounds 3] [--cpuprofile FILE] [--results bench/RESULTS.md]
@@ -17,9 +17,10 @@
 //	         the changelog of an embedded broker, and time an engine that
 //	         joins the group and restores them (the start of a process that
 //	         takes over partitions).
-//	websocket the engine at full rate without and with websocket clients
-//	         subscribed to the city: its throughput, and the delivery
-//	         latency (p50, p99) from produce to client receipt.
+//	websocket the engine at full rate (or at the --rate the producer
+//	         holds) without and with websocket clients subscribed to the
+//	         city: its throughput, and the delivery latency (p50, p99) from
+//	         produce to client receipt. ws is another name for it.
 //	drill    a ready drill (Mangkhut: 72 h at 10-minute steps, 50 track
 //	         ensemble members) over the simulated city of about 10,000
 //	         sites: the time of scenarios.Run, and a digest of its timeline
@@ -76,7 +77,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	switch args[0] {
 	case "restore":
 		return restoreScenario(ctx, args[1:], out)
-	case "websocket":
+	case "websocket", "ws":
 		return wsScenario(ctx, args[1:], out)
 	case "drill":
 		return drillScenario(ctx, args[1:], out)

@@ -25,9 +25,10 @@ import (
 	"github.com/sitetwin/sitetwin/twin"
 )
 
-// The websocket scenario: the engine applies the simulated city's live
-// events as fast as it can (the producer keeps its lag bounded), first
-// without websocket clients, then with N clients subscribed to the city.
+// The websocket scenario (also `ws`): the engine applies the simulated
+// city's live events as fast as it can (the producer keeps its lag
+// bounded) or at the rate --rate holds, first without websocket clients,
+// then with N clients subscribed to the city.
 // A probe project's site is renamed every probeEvery ("probe-<k>"); each
 // client notes when the row with probe k arrives, which gives the delivery
 // latency from the produce call to the client's receipt (the engine's
@@ -45,12 +46,15 @@ func wsScenario(ctx context.Context, args []string, out io.Writer) error {
 	projects := fs.Int("projects", 300, "projects in the simulated city")
 	seconds := fs.Int("seconds", 20, "length of each phase (without clients, with clients)")
 	partitions := fs.Int("partitions", 6, "partitions of the topics")
+	rate := fs.Float64("rate", 0, "live events per second the producer holds (e.g. 50000); 0: as fast as the engine applies them")
+	checkpoint := fs.Duration("checkpoint", 0, "the engine's checkpoint interval (0: its default, 250ms)")
+	updates := fs.Float64("updates-per-second", 0, "the dashboard's cap on change batches a second per client (0: its default, 4)")
 	results := fs.String("results", "bench/RESULTS.md", "append the figures to this file (empty: do not)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *nClients < 1 || *seconds < 1 || *projects < 1 || *projects > citysim.MaxProjects {
-		return errors.New("--clients, --seconds and --projects must be positive (projects at most citysim.MaxProjects)")
+	if *nClients < 1 || *seconds < 1 || *projects < 1 || *projects > citysim.MaxProjects || *rate < 0 || *checkpoint < 0 || *updates < 0 {
+		return errors.New("--clients, --seconds and --projects must be positive (projects at most citysim.MaxProjects), --rate, --checkpoint and --updates-per-second at least 0")
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	b, err := streams.NewBroker(streams.BrokerConfig{Listen: "127.0.0.1:0", Partitions: *partitions})
@@ -61,12 +65,12 @@ func wsScenario(ctx context.Context, args []string, out io.Writer) error {
 	reg := prometheus.NewRegistry()
 	eng, err := streams.NewEngine(streams.EngineConfig{
 		Brokers: []string{b.Addr()}, Group: "bench-ws", Instance: "bench", Logger: log, Registerer: reg,
-		TopicOptions: streams.TopicOptions{Partitions: int32(*partitions)},
+		TopicOptions: streams.TopicOptions{Partitions: int32(*partitions)}, CheckpointInterval: *checkpoint,
 	})
 	if err != nil {
 		return err
 	}
-	api, err := dashboard.New(dashboard.Config{Source: eng.Store(), Open: true, Registerer: reg, Logger: log,
+	api, err := dashboard.New(dashboard.Config{Source: eng.Store(), Open: true, Registerer: reg, Logger: log, UpdatesPerSecond: *updates,
 		Load: func() dashboard.Load { s := eng.Stats(); return dashboard.Load{Events: s.Events, Lag: s.Lag} }})
 	if err != nil {
 		return err
@@ -151,14 +155,24 @@ func wsScenario(ctx context.Context, args []string, out io.Writer) error {
 		defer stop()
 		ev0, t0 := eng.Stats().Events, time.Now()
 		errc := make(chan error, 2)
-		go func() { errc <- produceFull(pctx, ctx, pub, city, eng) }()
+		var produced int
+		go func() {
+			var err error
+			if *rate > 0 {
+				produced, err = producePaced(pctx, ctx, pub, city, *rate)
+			} else {
+				produced, err = produceFull(pctx, ctx, pub, city, eng)
+			}
+			errc <- err
+		}()
 		go func() { errc <- probe(pctx, ctx, pub, &col) }()
 		for range 2 {
 			if err := <-errc; err != nil {
 				return phaseResult{}, err
 			}
 		}
-		r := phaseResult{name: name, clients: clients, rate: float64(eng.Stats().Events-ev0) / time.Since(t0).Seconds()}
+		took := time.Since(t0).Seconds()
+		r := phaseResult{name: name, clients: clients, rate: float64(eng.Stats().Events-ev0) / took, produced: float64(produced) / took}
 		time.Sleep(time.Second) // the last probes arrive
 		r.lat, r.probes, r.frames = col.summary()
 		r.store = col.storeLatencies()
@@ -175,7 +189,11 @@ func wsScenario(ctx context.Context, args []string, out io.Writer) error {
 	coalesced, dropped := metricSum(reg, "sitetwin_ws_coalesced_total"), metricSum(reg, "sitetwin_ws_dropped_total")
 
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "| phase | clients | engine events/s | produce → store p50 | p99 | probe deliveries | produce → client p50 | p99 | max |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	target := "as fast as applied"
+	if *rate > 0 {
+		target = fmt.Sprintf("%.0f", *rate)
+	}
+	fmt.Fprintf(&sb, "| phase | clients | producer target events/s | produced events/s | engine events/s | produce → store p50 | p99 | probe deliveries | produce → client p50 | p99 | max |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range []phaseResult{without, with} {
 		p50, p99, mx, s50, s99 := "–", "–", "–", "–", "–"
 		if len(r.lat) > 0 {
@@ -184,24 +202,40 @@ func wsScenario(ctx context.Context, args []string, out io.Writer) error {
 		if len(r.store) > 0 {
 			s50, s99 = pct(r.store, 0.5), pct(r.store, 0.99)
 		}
-		fmt.Fprintf(&sb, "| %s | %d | %.0f | %s | %s | %d | %s | %s | %s |\n", r.name, r.clients, r.rate, s50, s99, len(r.lat), p50, p99, mx)
+		fmt.Fprintf(&sb, "| %s | %d | %s | %.0f | %.0f | %s | %s | %d | %s | %s | %s |\n", r.name, r.clients, target, r.produced, r.rate, s50, s99, len(r.lat), p50, p99, mx)
 	}
 	fmt.Fprintf(&sb, "\nWith clients the throughput is %.0f%% of that without. Websocket messages received: %d; updates coalesced: %.0f; dropped: %.0f.\n"+
-		"Latency is from the produce call of a probe event to the engine's store (its transaction committed) and to a client's receipt of the row that carries it (the feed and each client's limit of 4 batches a second added). Clients, engine and broker share the machine.\n",
-		100*with.rate/max(without.rate, 1), with.frames, coalesced, dropped)
+		"Latency is from the produce call of a probe event to the engine's store (its transaction committed; checkpoints %s) and to a client's receipt of the row that carries it (the feed and each client's limit of %s batches a second added). Clients, engine and broker share the machine.\n",
+		100*with.rate/max(without.rate, 1), with.frames, coalesced, dropped, orDefault("every "+checkpoint.String(), *checkpoint > 0, "at the engine's default interval"), orDefault(fmt.Sprint(*updates), *updates > 0, "the dashboard's default number of"))
 	fmt.Fprint(out, sb.String())
-	cmd := fmt.Sprintf("go run ./bench websocket --clients %d --projects %d --seconds %d", *nClients, *projects, *seconds)
+	cmd := fmt.Sprintf("go run ./bench websocket --clients %d --projects %d --seconds %d --rate %g", *nClients, *projects, *seconds, *rate)
+	if *checkpoint > 0 {
+		cmd += fmt.Sprintf(" --checkpoint %s", *checkpoint)
+	}
+	if *updates > 0 {
+		cmd += fmt.Sprintf(" --updates-per-second %g", *updates)
+	}
 	return appendResults(*results, "websocket clients", cmd, sb.String())
 }
 
+// orDefault returns set when the flag was given, else what its default is
+// called.
+func orDefault(set string, given bool, def string) string {
+	if given {
+		return set
+	}
+	return def
+}
+
 type phaseResult struct {
-	name    string
-	clients int
-	rate    float64
-	lat     []time.Duration // sorted: produce to client
-	store   []time.Duration // sorted: produce to the store (the engine's commit)
-	probes  int
-	frames  int64
+	name     string
+	clients  int
+	rate     float64         // events the engine applied per second
+	produced float64         // live events produced per second
+	lat      []time.Duration // sorted: produce to client
+	store    []time.Duration // sorted: produce to the store (the engine's commit)
+	probes   int
+	frames   int64
 }
 
 func pct(sorted []time.Duration, q float64) string {
@@ -297,9 +331,11 @@ func dialCity(url string, col *collector) (*websocket.Conn, error) {
 
 // produceFull produces live events as fast as the engine applies them,
 // keeping its lag under a bound, until phase ends (records are produced
-// with ctx, so that none fails when the phase ends).
-func produceFull(phase, ctx context.Context, pub *streams.Publisher, city *citysim.City, eng *streams.Engine) error {
+// with ctx, so that none fails when the phase ends). It returns how many
+// it produced.
+func produceFull(phase, ctx context.Context, pub *streams.Publisher, city *citysim.City, eng *streams.Engine) (int, error) {
 	const chunk, maxLag = 2000, 20000
+	n := 0
 	for phase.Err() == nil {
 		if eng.Stats().Lag > maxLag {
 			time.Sleep(5 * time.Millisecond)
@@ -312,13 +348,52 @@ func produceFull(phase, ctx context.Context, pub *streams.Publisher, city *citys
 			}
 		}
 		if err := pub.Publish(ctx, evs...); err != nil {
-			return err
+			return n, err
 		}
 		if err := pub.Flush(ctx); err != nil {
-			return err
+			return n, err
+		}
+		n += len(evs)
+	}
+	return n, nil
+}
+
+// producePaced produces live events at rate events per second until phase
+// ends: every tick the events due since the start, in one asynchronous
+// batch. When the producer falls behind (the client's buffer full, the
+// machine busy) by more than maxBehind it gives up the deficit rather than
+// burst, so that the rate it returns (events produced) is what it held.
+func producePaced(phase, ctx context.Context, pub *streams.Publisher, city *citysim.City, rate float64) (int, error) {
+	const tick, maxBehind = 5 * time.Millisecond, 100 * time.Millisecond
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	start, owed, n := time.Now(), 0, 0
+	for {
+		select {
+		case <-phase.Done():
+			return n, pub.Flush(ctx)
+		case now := <-t.C:
+			target := int(rate * now.Sub(start).Seconds())
+			if limit := int(rate * maxBehind.Seconds()); target-owed > limit {
+				owed = target - limit // the deficit beyond maxBehind is given up
+			}
+			due := target - owed
+			if due <= 0 {
+				continue
+			}
+			evs := make([]*twin.Event, 0, due)
+			for range due {
+				if e := city.Next(); e != nil {
+					evs = append(evs, e)
+				}
+			}
+			if err := pub.Publish(ctx, evs...); err != nil {
+				return n, err
+			}
+			owed += due
+			n += len(evs)
 		}
 	}
-	return nil
 }
 
 func probeRegistration(at time.Time) []*twin.Event {
