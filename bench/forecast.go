@@ -46,7 +46,7 @@ func forecastScenario(args []string, out io.Writer) error {
 		return errors.New("--projects and --sensor-every must be positive, --steady-minutes and --storm-in at least 0")
 	}
 	rules := twin.DefaultRules()
-	c, err := steadyCity(*projects, *every, time.Duration(*steady)*time.Minute, false, rules, out)
+	c, err := steadyCity(*projects, *every, time.Duration(*steady)*time.Minute, rules, out)
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,6 @@ func twinsScenario(args []string, out io.Writer) error {
 	sizesFlag := fs.String("projects", "10000,100000", "comma-separated city sizes (projects)")
 	every := fs.Duration("sensor-every", time.Minute, "mean interval between two live readings of one sensor (sets the live rate from the city's sensor count)")
 	steady := fs.Int("steady-minutes", 180, "minutes of event time of live events after the bootstrap (180: rainfall's 3 h retention, the longest of the series the live stream fills; the bootstrap brings a day of pit readings)")
-	all := fs.Bool("all-readings", false, "apply every live reading, also those too old to be in a series or in the dedup memory at the end (by default they are generated but not applied; see steadyCity)")
 	memprofile := fs.String("memprofile", "", "write a heap profile of each city's twins to this file, the size inserted before its extension (go tool pprof -sample_index=inuse_space)")
 	results := fs.String("results", "bench/RESULTS.md", "append the figures to this file (empty: do not)")
 	if err := fs.Parse(args); err != nil {
@@ -74,7 +73,7 @@ func twinsScenario(args []string, out io.Writer) error {
 			ext := filepath.Ext(*memprofile)
 			prof = fmt.Sprintf("%s-%d%s", strings.TrimSuffix(*memprofile, ext), n, ext)
 		}
-		r, err := measureTwins(n, *every, time.Duration(*steady)*time.Minute, *all, rules, prof, out)
+		r, err := measureTwins(n, *every, time.Duration(*steady)*time.Minute, rules, prof, out)
 		if err != nil {
 			return err
 		}
@@ -106,9 +105,6 @@ func twinsScenario(args []string, out io.Writer) error {
 		float64(last.seenIDs)/float64(last.sites), seenIDSize)
 	fmt.Fprint(out, "\n"+sb.String())
 	cmd := fmt.Sprintf("go run ./bench twins --projects %s --sensor-every %s --steady-minutes %d", *sizesFlag, *every, *steady)
-	if *all {
-		cmd += " --all-readings"
-	}
 	return appendResults(*results, "twins (memory)", cmd, sb.String())
 }
 
@@ -171,9 +167,9 @@ func vmRSS() int64 {
 }
 
 // measureTwins builds one city's steady-state twins and measures them.
-func measureTwins(n int, every, steady time.Duration, all bool, rules *twin.Rules, profile string, out io.Writer) (twinsResult, error) {
+func measureTwins(n int, every, steady time.Duration, rules *twin.Rules, profile string, out io.Writer) (twinsResult, error) {
 	heap0, rss0 := memNow()
-	c, err := steadyCity(n, every, steady, all, rules, out)
+	c, err := steadyCity(n, every, steady, rules, out)
 	if err != nil {
 		return twinsResult{}, err
 	}
@@ -197,7 +193,6 @@ func measureTwins(n int, every, steady time.Duration, all bool, rules *twin.Rule
 type cityStats struct {
 	projects, sites, sensors int
 	live, readings, rejected int
-	skipped                  int           // readings generated but not applied (see steadyCity)
 	interval                 time.Duration // achieved mean interval between two readings of a sensor
 	build                    time.Duration
 	end                      time.Time // the event time the live stream reached
@@ -213,17 +208,10 @@ type builtCity struct {
 // 1): the bootstrap, then `steady` of live event time at the rate that
 // gives each sensor a reading every `every` on average. Events are
 // applied by one goroutine per core, each owning its share of the
-// projects.
-//
-// Unless all is set, a live reading is generated but not applied when it
-// is too old to be in its series at the end (older than the end less its
-// kind's retention and a bucket) and in the dedup memory (the rule pack's
-// dedup horizon and a minute): the twins' series, their capacity and the
-// remembered ids come out the same in a fraction of the time; what such a
-// reading would have left is its transient effects (alarms it raised and
-// that cleared, counters, the site's list of sensor alarms of the last
-// seven days).
-func steadyCity(n int, every, steady time.Duration, all bool, rules *twin.Rules, out io.Writer) (*builtCity, error) {
+// projects. Every live event is applied: a reading that has left its
+// series by the end still shaped it (the capacity of a series' bucket
+// slice is the most buckets it ever held, which grows for hours).
+func steadyCity(n int, every, steady time.Duration, rules *twin.Rules, out io.Writer) (*builtCity, error) {
 	c := &builtCity{cityStats: cityStats{projects: n}}
 	t0 := time.Now()
 	city, err := citysim.New(citysim.Config{Projects: n, Seed: 1, Start: benchStart})
@@ -263,25 +251,11 @@ func steadyCity(n int, every, steady time.Duration, all bool, rules *twin.Rules,
 	}
 	fmt.Fprintf(out, "%d projects: %d sites, %d sensors; %s of live events at %.0f events/s ...\n", n, c.sites, c.sensors, steady, rate)
 	c.end = benchStart.Add(steady)
-	horizons := map[string]time.Time{} // by kind: the oldest reading applied
 	sh.restart()
 	for e := city.Next(); e != nil && e.Time.Before(c.end); e = city.Next() {
 		c.live++
 		if e.Type == twin.TypeSensorReading {
 			c.readings++
-			if !all {
-				kind := e.Data.(*twin.SensorReading).Kind
-				from, ok := horizons[kind]
-				if !ok {
-					spec := rules.SeriesFor(kind)
-					from = c.end.Add(-max(spec.Retention.D()+spec.Bucket.D(), rules.DedupHorizon.D()+time.Minute))
-					horizons[kind] = from
-				}
-				if e.Time.Before(from) {
-					c.skipped++
-					continue
-				}
-			}
 		}
 		sh.dispatch(e)
 		if c.live%20_000_000 == 0 {
@@ -297,8 +271,8 @@ func steadyCity(n int, every, steady time.Duration, all bool, rules *twin.Rules,
 	for _, a := range sh.appliers {
 		c.rejected += a.errs
 	}
-	fmt.Fprintf(out, "%d projects: %d live events (%d readings, %d of them too old for the end state and not applied; %d events rejected by Apply); built in %s\n",
-		n, c.live, c.readings, c.skipped, c.rejected, c.build.Round(time.Second))
+	fmt.Fprintf(out, "%d projects: %d live events (%d readings; %d events rejected by Apply); built in %s\n",
+		n, c.live, c.readings, c.rejected, c.build.Round(time.Second))
 	return c, nil
 }
 
