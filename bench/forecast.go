@@ -64,6 +64,7 @@ func forecastScenario(args []string, out io.Writer) error {
 		adv.Name, adv.Issued.Start(time.UTC).Format(time.RFC3339), len(adv.Track), advised, len(c.twins))
 
 	cores := runtime.NumCPU()
+	load0 := loadAverage()
 	prev := runtime.GOMAXPROCS(1)
 	views := make([]*twin.ProjectView, len(c.twins))
 	viewTimes := make([]time.Duration, len(c.twins))
@@ -74,7 +75,7 @@ func forecastScenario(args []string, out io.Writer) error {
 	}
 	runtime.GOMAXPROCS(prev)
 	var rows []modelCost
-	rows = append(rows, modelCost{name: "view (ProjectView of the twin, built before each run)", calls: len(views), times: viewTimes})
+	rows = append(rows, modelCost{name: "view (ProjectView of the twin, built before each run)", cost: "–", calls: len(views), times: viewTimes})
 	for _, m := range predict.NewRegistry(rules).Models() {
 		fmt.Fprintf(out, "model %s: %d twins on one core ...\n", m.Name(), len(views))
 		r, err := costOf(m, views, cores)
@@ -85,6 +86,7 @@ func forecastScenario(args []string, out io.Writer) error {
 	}
 
 	var sb strings.Builder
+	fmt.Fprintf(&sb, "Load average before the models ran: %s (other work shared the machine).\n\n", load0)
 	fmt.Fprintf(&sb, "City: %d projects, %d sites, %d tower cranes (seed 1); %d min of live events (each sensor every %s on average) after the bootstrap; typhoon advisory %s issued %s with the track passing the city's centre %s later, on %d of %d twins.\n\n",
 		c.projects, c.sites, countCranes(c.twins), *steady, c.interval.Round(time.Second), adv.Name, adv.Issued.Start(time.UTC).Format("2006-01-02 15:04Z"), *stormIn, advised, len(c.twins))
 	fmt.Fprintf(&sb, "| model | cost | twins | runs | not applicable | mean per run (one core) | p99 | max | runs/s one core | runs/s %d cores | speed-up |\n", cores)

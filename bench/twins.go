@@ -66,6 +66,7 @@ func twinsScenario(args []string, out io.Writer) error {
 	// that (the figures are taken after explicit collections either way).
 	defer debug.SetGCPercent(debug.SetGCPercent(25))
 	rules := twin.DefaultRules()
+	load0 := loadAverage()
 	var res []twinsResult
 	for _, n := range sizes {
 		prof := ""
@@ -89,6 +90,7 @@ func twinsScenario(args []string, out io.Writer) error {
 			mib(r.heap), kib(r.heap)/float64(r.projects), kib(r.heap)/float64(r.sites),
 			mib(r.rss), kib(r.rss)/float64(r.projects), kib(r.rss)/float64(r.sites))
 	}
+	fmt.Fprintf(&sb, "\nSteady state: the bootstrap (registrations, history, the last day of pit readings), then %d minutes of live events at the rate that gives each sensor a reading every %s on average (citysim draws the sensor of each reading at random). Load average at the start: %s.\n", *steady, *every, load0)
 	last := res[len(res)-1]
 	fmt.Fprintf(&sb, "\nWhere the heap of the %d-project city goes (each part dropped from every twin in turn; the fall of HeapAlloc after a GC):\n\n", last.projects)
 	fmt.Fprintf(&sb, "| part of the twin | per project | per site | share |\n| --- | ---: | ---: | ---: |\n")

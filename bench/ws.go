@@ -178,6 +178,7 @@ func wsScenario(ctx context.Context, args []string, out io.Writer) error {
 		r.store = col.storeLatencies()
 		return r, nil
 	}
+	load0 := loadAverage()
 	without, err := phase("without clients", 0)
 	if err != nil {
 		return err
@@ -204,9 +205,10 @@ func wsScenario(ctx context.Context, args []string, out io.Writer) error {
 		}
 		fmt.Fprintf(&sb, "| %s | %d | %s | %.0f | %.0f | %s | %s | %d | %s | %s | %s |\n", r.name, r.clients, target, r.produced, r.rate, s50, s99, len(r.lat), p50, p99, mx)
 	}
+	fmt.Fprintf(&sb, "\nLoad average at the start: %s (other work shared the machine).\n", load0)
 	fmt.Fprintf(&sb, "\nWith clients the throughput is %.0f%% of that without. Websocket messages received: %d; updates coalesced: %.0f; dropped: %.0f.\n"+
-		"Latency is from the produce call of a probe event to the engine's store (its transaction committed; checkpoints %s) and to a client's receipt of the row that carries it (the feed and each client's limit of %s batches a second added). Clients, engine and broker share the machine.\n",
-		100*with.rate/max(without.rate, 1), with.frames, coalesced, dropped, orDefault("every "+checkpoint.String(), *checkpoint > 0, "at the engine's default interval"), orDefault(fmt.Sprint(*updates), *updates > 0, "the dashboard's default number of"))
+		"Latency is from the produce call of a probe event to the engine's store (its transaction committed; checkpoints %s) and to a client's receipt of the row that carries it (the feed and each client's cap on batches, %s, added). Clients, engine and broker share the machine.\n",
+		100*with.rate/max(without.rate, 1), with.frames, coalesced, dropped, orDefault("every "+checkpoint.String(), *checkpoint > 0, "at the engine's default interval"), orDefault(fmt.Sprintf("%g batches a second", *updates), *updates > 0, "the dashboard's default"))
 	fmt.Fprint(out, sb.String())
 	cmd := fmt.Sprintf("go run ./bench websocket --clients %d --projects %d --seconds %d --rate %g", *nClients, *projects, *seconds, *rate)
 	if *checkpoint > 0 {
