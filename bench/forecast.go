@@ -39,6 +39,7 @@ func forecastScenario(args []string, out io.Writer) error {
 	storm := fs.String("storm", "predict/testdata/wind/mangkhut_2018_1822_jma.csv", "the typhoon track laid over the city (RSMC Tokyo best track, CLIMADA CSV or plain CSV)")
 	stormIn := fs.Duration("storm-in", 24*time.Hour, "how long after the twins' clock the track passes closest to the city's centre")
 	results := fs.String("results", "bench/RESULTS.md", "append the figures to this file (empty: do not)")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of the models' runs (one core and all cores) to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -76,14 +77,20 @@ func forecastScenario(args []string, out io.Writer) error {
 	runtime.GOMAXPROCS(prev)
 	var rows []modelCost
 	rows = append(rows, modelCost{name: "view (ProjectView of the twin, built before each run)", cost: "–", calls: len(views), times: viewTimes})
+	stop, err := startProfile(*profile)
+	if err != nil {
+		return err
+	}
 	for _, m := range predict.NewRegistry(rules).Models() {
 		fmt.Fprintf(out, "model %s: %d twins on one core ...\n", m.Name(), len(views))
 		r, err := costOf(m, views, cores)
 		if err != nil {
+			stop()
 			return err
 		}
 		rows = append(rows, r)
 	}
+	stop()
 
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "Load average before the models ran: %s (other work shared the machine).\n\n", load0)

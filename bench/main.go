@@ -7,7 +7,7 @@
 //	go run ./bench apply [--projects 300] [--events 1000000] [--rate 100] [--cpuprofile FILE] [--results bench/RESULTS.md]
 //	go run ./bench decode [--projects 300] [--events 500000] [--rate 100] [--rounds 3] [--cpuprofile FILE] [--results bench/RESULTS.md]
 //	go run ./bench twins [--projects 10000,100000] [--sensor-every 1m] [--steady-minutes 180] [--memprofile FILE] [--results bench/RESULTS.md]
-//	go run ./bench forecast [--projects 1000] [--steady-minutes 60] [--storm FILE] [--storm-in 24h] [--results bench/RESULTS.md]
+//	go run ./bench forecast [--projects 1000] [--steady-minutes 60] [--storm FILE] [--storm-in 24h] [--cpuprofile FILE] [--results bench/RESULTS.md]
 //	go run ./bench e2e [--events 1000000] [--projects 300] [--rate 0] [--broker inproc|process] [--exactly-once=true] [--partitions 6] [--results bench/RESULTS.md]
 //	go run ./bench compare [--json] [--events 1000000] [--projects 300] [--rate 0] [--broker inproc|process] [--partitions 6] [--peer bench/peers/goka] [--results bench/RESULTS.md]
 //
