@@ -715,10 +715,15 @@ func (e *Engine) commit(ctx context.Context) {
 	if !e.inTxn {
 		return
 	}
+	// The workers encode their snapshots at once (each to its own
+	// changelog partition); the poll loop waits for all of them.
+	var wg sync.WaitGroup
 	for _, p := range sortedPartitions(e.workers) {
 		w := e.workers[p]
-		w.do(w.checkpoint)
+		wg.Add(1)
+		w.jobs <- func() { defer wg.Done(); w.checkpoint() }
 	}
+	wg.Wait()
 	try := kgo.TryCommit
 	if e.produceErr.Load() != nil {
 		try = kgo.TryAbort
