@@ -293,34 +293,17 @@ func runPeer(ctx context.Context, bin, addr string, w *workload, prefix string, 
 		return res, err
 	}
 	defer prod.close()
+	// the registrations first, the rest once the peer has committed them
+	// (see runSitetwin)
 	reg := w.registryCount()
-	if _, err := prod.produce(ctx, w.boot[:reg], rate); err != nil {
-		return res, err
-	}
-	if _, err := prod.produce(ctx, w.boot[reg:], rate); err != nil {
-		return res, err
-	}
-	ends, err := adm.ListEndOffsets(ctx, topics.Inputs()...)
-	if err != nil {
-		return res, fmt.Errorf("bootstrap end offsets: %w", err)
-	}
-	if err := pollUntil(ctx, exited, 5*time.Minute, "the peer to commit the bootstrap", func() (bool, error) {
-		committed, err := adm.FetchOffsets(ctx, group)
-		if err != nil {
-			return false, nil // nothing committed yet
+	for i, part := range [][]encoded{w.boot[:reg], w.boot[reg:]} {
+		if _, err := prod.produce(ctx, part, rate); err != nil {
+			return res, err
 		}
-		all := true
-		ends.Each(func(o kadm.ListedOffset) {
-			if o.Err != nil || o.Offset == 0 {
-				return
-			}
-			if c, ok := committed.Lookup(o.Topic, o.Partition); !ok || c.Err != nil || c.At < o.Offset {
-				all = false
-			}
-		})
-		return all, nil
-	}); err != nil {
-		return res, err
+		what := []string{"the peer to commit the bootstrap's registrations", "the peer to commit the rest of the bootstrap"}[i]
+		if err := waitCommitted(ctx, adm, group, topics, exited, what); err != nil {
+			return res, err
+		}
 	}
 	fmt.Fprintf(out, "  bootstrap of %d events applied and committed; producing %d live events ...\n", len(w.boot), len(w.live))
 
@@ -354,6 +337,31 @@ func runPeer(ctx context.Context, bin, addr string, w *workload, prefix string, 
 	fmt.Fprintf(out, "  goka peer: %d live events in %s (%.0f events/s), p99 produce → applied %.1f ms (its own, bootstrap included)\n",
 		res.events, res.took.Round(time.Millisecond), res.eventsPerS(), res.report.P99ms)
 	return res, nil
+}
+
+// waitCommitted waits until the group has committed offsets up to the
+// end of every input partition that holds records.
+func waitCommitted(ctx context.Context, adm *kadm.Client, group string, topics streams.Topics, exited <-chan struct{}, what string) error {
+	ends, err := adm.ListEndOffsets(ctx, topics.Inputs()...)
+	if err != nil {
+		return fmt.Errorf("input end offsets: %w", err)
+	}
+	return pollUntil(ctx, exited, 5*time.Minute, what, func() (bool, error) {
+		committed, err := adm.FetchOffsets(ctx, group)
+		if err != nil {
+			return false, nil // nothing committed yet
+		}
+		all := true
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Err != nil || o.Offset == 0 {
+				return
+			}
+			if c, ok := committed.Lookup(o.Topic, o.Partition); !ok || c.Err != nil || c.At < o.Offset {
+				all = false
+			}
+		})
+		return all, nil
+	})
 }
 
 // pollUntil polls cond every 50ms until it holds, it fails, the process

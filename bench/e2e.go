@@ -342,7 +342,6 @@ type e2eResult struct {
 	events      int           // live events
 	took        time.Duration // first live produce → the last applied
 	produceTook time.Duration // first live produce → all acknowledged
-	visibleTook time.Duration // first live produce → the last committed
 	// sorted latencies by phase: produce → applied, produce → committed
 	applied, committed [2][]time.Duration
 	commits, aborts    int64
@@ -526,22 +525,26 @@ func runSitetwin(ctx context.Context, addr string, w *workload, exactlyOnce bool
 			hooks.count.Load(), hooks.want.Load(), st.Events, st.DeadLetters, st.Lag, st.Commits, st.Aborts)
 	}
 
-	// the bootstrap: registry first, flushed, then the rest
-	applied, committed := hooks.begin(phaseBoot, applications(w.boot, w.partitions))
+	// The bootstrap: the registry's events first, and the rest once they
+	// are applied. (The engine merges a partition's topics by event time,
+	// but a topic it has not fetched from yet counts as read to the end
+	// it knew: records of the other topics could be applied before the
+	// registrations and be dead-lettered.)
 	reg := w.registryCount()
-	if _, err := prod.produce(ctx, w.boot[:reg], rate); err != nil {
-		return res, err
-	}
-	if _, err := prod.produce(ctx, w.boot[reg:], rate); err != nil {
-		return res, err
-	}
-	if err := waitPhase(applied, committed, done, 5*time.Minute, "the bootstrap", progress); err != nil {
-		return res, err
+	for i, part := range [][]encoded{w.boot[:reg], w.boot[reg:]} {
+		applied, committed := hooks.begin(phaseBoot, applications(part, w.partitions))
+		if _, err := prod.produce(ctx, part, rate); err != nil {
+			return res, err
+		}
+		what := []string{"the bootstrap's registrations", "the rest of the bootstrap"}[i]
+		if err := waitPhase(applied, committed, done, 5*time.Minute, what, progress); err != nil {
+			return res, err
+		}
 	}
 	fmt.Fprintf(out, "  bootstrap of %d events applied and committed; producing %d live events ...\n", len(w.boot), len(w.live))
 
 	st0 := eng.Stats()
-	applied, committed = hooks.begin(phaseLive, applications(w.live, w.partitions))
+	applied, committed := hooks.begin(phaseLive, applications(w.live, w.partitions))
 	stopProfile, err := startProfile(profile)
 	if err != nil {
 		return res, err
@@ -558,8 +561,8 @@ func runSitetwin(ctx context.Context, addr string, w *workload, exactlyOnce bool
 	if err != nil {
 		return res, err
 	}
-	appliedAt, committedAt := hooks.times()
-	res.took, res.visibleTook = appliedAt.Sub(t0), committedAt.Sub(t0)
+	appliedAt, _ := hooks.times()
+	res.took = appliedAt.Sub(t0)
 	st := eng.Stats()
 	res.commits, res.aborts = st.Commits-st0.Commits, st.Aborts-st0.Aborts
 	cancel()
