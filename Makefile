@@ -1,10 +1,12 @@
-# sitetwin: `make test` installs what the tests need and runs them all.
+# sitetwin: `make test` installs what the tests need and runs them all,
+# the goka peer of the benchmark (its own module, bench/peers/goka) too.
 GO ?= go
 
 .PHONY: test deps build vet fmt bench
 
 test: deps
 	$(GO) test -race -timeout 9m ./...
+	cd bench/peers/goka && $(GO) test -race -timeout 5m ./...
 
 # kcat is the outside Kafka client of the end-to-end tests, chromium the
 # browser of the dashboard's browser test, influxd (1.8.10, built from
