@@ -800,23 +800,39 @@ func (a *applier) evaluateCranes(s *SiteTwin, rule *SensorRule) {
 	if alpha == 0 {
 		alpha = a.r.TerrainAlpha["C"]
 	}
+	// The site's own 10 m wind of each kind, the same for every crane:
+	// aggregated at the first crane.
+	type siteWind struct {
+		v  float64
+		ok bool
+	}
+	var windBuf [4]siteWind
+	var site []siteWind
 	var keyBuf [16]string
 	for _, id := range appendSortedKeys(keyBuf[:0], s.Equipment) {
 		eq := s.Equipment[id]
 		if eq.Kind != KindTowerCrane {
 			continue
 		}
+		if site == nil {
+			site = windBuf[:0]
+			for _, k := range rule.Kinds {
+				var w siteWind
+				if ser, ok := s.Series[k]; ok {
+					w.v, w.ok = ser.Aggregate(rule.Aggregate, at, rule.Window.D(), rule.MinSpan.D())
+				}
+				site = append(site, w)
+			}
+		}
 		x, have := math.Inf(-1), false
-		for _, k := range rule.Kinds {
+		for i, k := range rule.Kinds {
 			if ser, ok := s.Series[seriesKey(k, id)]; ok {
 				if v, ok := ser.Aggregate(rule.Aggregate, at, rule.Window.D(), rule.MinSpan.D()); ok {
 					x, have = math.Max(x, v), true
 				}
 			}
-			if ser, ok := s.Series[k]; ok && eq.HeightM > 0 {
-				if v, ok := ser.Aggregate(rule.Aggregate, at, rule.Window.D(), rule.MinSpan.D()); ok {
-					x, have = math.Max(x, v*math.Pow(eq.HeightM/10, alpha)), true
-				}
+			if site[i].ok && eq.HeightM > 0 {
+				x, have = math.Max(x, site[i].v*math.Pow(eq.HeightM/10, alpha)), true
 			}
 		}
 		if !have {
