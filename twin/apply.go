@@ -989,7 +989,8 @@ func (a *applier) evaluateProject() {
 	a.evaluateWageAccount()
 
 	// hazards
-	for _, id := range sortedKeys(p.Hazards) {
+	var keyBuf [16]string
+	for _, id := range appendSortedKeys(keyBuf[:0], p.Hazards) {
 		a.evaluateHazard(p.Hazards[id])
 	}
 
@@ -1075,7 +1076,7 @@ func (a *applier) evaluateHazard(h *Hazard) {
 	}
 	lvl := r.Rectification.Open[h.Severity]
 	var overdueDays float64
-	reason := fmt.Sprintf("%s hazard %s (%s) open, due %s", h.Severity, h.ID, h.Category, dueText(h.Deadline, r.loc))
+	reason := h.Severity + " hazard " + h.ID + " (" + h.Category + ") open, due " + dueText(h.Deadline, r.loc)
 	if p.Clock.After(h.Deadline) {
 		overdueDays = math.Floor(p.Clock.Sub(h.Deadline).Hours() / 24)
 		lvl = max(lvl, r.Rectification.Overdue[h.Severity])
@@ -1086,7 +1087,7 @@ func (a *applier) evaluateHazard(h *Hazard) {
 		if overdueDays >= 1 {
 			by = " by " + days(overdueDays)
 		}
-		reason = fmt.Sprintf("%s hazard %s (%s) overdue%s (due %s)", h.Severity, h.ID, h.Category, by, dueText(h.Deadline, r.loc))
+		reason = h.Severity + " hazard " + h.ID + " (" + h.Category + ") overdue" + by + " (due " + dueText(h.Deadline, r.loc) + ")"
 	}
 	a.setAlarm(p.Alarms, h.Site, key, nil, "", lvl, overdueDays, 0, "d", reason)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func outboundOf(effs []Effects, kind string) []Outbound {
@@ -178,5 +179,17 @@ func TestOutwardValidation(t *testing.T) {
 				t.Fatalf("field %q, want %q (%v)", got, tc.field, err)
 			}
 		})
+	}
+}
+
+// TestMonthStart checks monthStart against time.ParseInLocation.
+func TestMonthStart(t *testing.T) {
+	loc := pack().loc
+	for _, s := range []string{"2026-01", "2026-12", "0000-01", "9999-09", "2026-00", "2026-13", "2026-1", "2026_01", "20a6-01", "2026-01 ", "", "-026-01", "+026-01", "2026--1"} {
+		want, err := time.ParseInLocation("2006-01", s, loc)
+		got, ok := monthStart(s, loc)
+		if ok != (err == nil) || ok && !got.Equal(want) {
+			t.Errorf("monthStart(%q) = %v, %v; ParseInLocation %v, %v", s, got, ok, want, err)
+		}
 	}
 }
