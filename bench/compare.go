@@ -235,8 +235,14 @@ func runPeer(ctx context.Context, bin, addr string, w *workload, prefix string, 
 	}
 	defer logw.Close()
 	group := prefix
+	// The peer applies about a thousand records a second on this workload
+	// (see bench/peers/goka/README.md): give it ten minutes and a
+	// millisecond per record, not its own ten-minute default, which a
+	// million records would outlast.
+	n := len(w.boot) + len(w.live)
+	timeout := 10*time.Minute + time.Duration(n)*time.Millisecond
 	cmd := exec.Command(bin, "--brokers", addr, "--topics", strings.Join(topics.Inputs(), ","), "--group", group,
-		"--events", strconv.Itoa(len(w.boot)+len(w.live)))
+		"--events", strconv.Itoa(n), "--timeout", timeout.String())
 	cmd.Stderr = logw
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
