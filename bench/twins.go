@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -91,17 +92,23 @@ func twinsScenario(args []string, out io.Writer) error {
 			mib(r.rss), kib(r.rss)/float64(r.projects), kib(r.rss)/float64(r.sites))
 	}
 	fmt.Fprintf(&sb, "\nSteady state: the bootstrap (registrations, history, the last day of pit readings), then %d minutes of live events at the rate that gives each sensor a reading every %s on average (citysim draws the sensor of each reading at random). Load average at the start: %s.\n", *steady, *every, load0)
+	fmt.Fprintf(&sb, "\nSnapshots (json.Marshal of each twin, as a checkpoint encodes a changed twin, and json.Unmarshal of that, as a restore decodes it; one goroutine):\n\n")
+	fmt.Fprintf(&sb, "| projects | JSON per project | encode per project | allocs | decode per project | allocs |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, r := range res {
+		fmt.Fprintf(&sb, "| %d | %.1f KB | %s | %.0f | %s | %.0f |\n", r.projects, r.snap.bytes/1000,
+			r.snap.encode.Round(time.Microsecond), r.snap.encAllocs, r.snap.decode.Round(time.Microsecond), r.snap.decAllocs)
+	}
 	last := res[len(res)-1]
 	fmt.Fprintf(&sb, "\nWhere the heap of the %d-project city goes (each part dropped from every twin in turn; the fall of HeapAlloc after a GC):\n\n", last.projects)
 	fmt.Fprintf(&sb, "| part of the twin | per project | per site | share |\n| --- | ---: | ---: | ---: |\n")
 	for _, p := range last.parts {
 		fmt.Fprintf(&sb, "| %s | %.2f KiB | %.2f KiB | %.1f %% |\n", p.name, kib(p.bytes)/float64(last.projects), kib(p.bytes)/float64(last.sites), 100*float64(p.bytes)/float64(max(last.heap, 1)))
 	}
-	fmt.Fprintf(&sb, "\nSensor series of the %d-project city at the end (a bucket is %d B; full: the retention's buckets):\n\n", last.projects, bucketSize)
+	fmt.Fprintf(&sb, "\nSensor series of the %d-project city at the end (full: the retention's buckets; bytes: the buckets' arrays, as twin.Buckets.HeapBytes counts them):\n\n", last.projects)
 	fmt.Fprintf(&sb, "| kind | bucket / retention | series | buckets held (mean) | full | capacity (mean) | bytes per series (capacity) |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, k := range last.kinds {
 		fmt.Fprintf(&sb, "| %s | %s / %s | %d | %.1f | %d | %.1f | %.0f |\n", k.kind, k.bucket, k.retention, k.series,
-			float64(k.held)/float64(k.series), k.full, float64(k.capacity)/float64(k.series), float64(k.capacity*bucketSize)/float64(k.series))
+			float64(k.held)/float64(k.series), k.full, float64(k.capacity)/float64(k.series), float64(k.bytes)/float64(k.series))
 	}
 	fmt.Fprintf(&sb, "\nRecent sensor ids remembered for deduplication (Seen.Sites): %.0f per site (%d B each, plus the index).\n",
 		float64(last.seenIDs)/float64(last.sites), seenIDSize)
@@ -112,7 +119,6 @@ func twinsScenario(args []string, out io.Writer) error {
 
 // Sizes of the elements the twins keep in slices.
 var (
-	bucketSize = reflect.TypeFor[twin.Bucket]().Size()
 	seenIDSize = reflect.TypeFor[twin.SeenID]().Size()
 )
 
@@ -121,8 +127,53 @@ type twinsResult struct {
 	cityStats
 	heap, rss int64 // over the baseline
 	parts     []twinPart
+	snap      snapshotCost
 	kinds     []kindFill
 	seenIDs   int
+}
+
+// snapshotCost is what the twins' snapshots cost, per project: JSON bytes,
+// and the time (on one core) and allocations of encoding them with
+// json.Marshal as a checkpoint does, and of decoding them as a restore does.
+type snapshotCost struct {
+	bytes                float64
+	encode, decode       time.Duration
+	encAllocs, decAllocs float64
+}
+
+// snapshotTwins encodes every twin, then decodes what it wrote, on this
+// goroutine.
+func snapshotTwins(twins []*twin.ProjectTwin) (snapshotCost, error) {
+	var c snapshotCost
+	snaps := make([][]byte, len(twins))
+	var m0, m1, m2 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	t0 := time.Now()
+	for i, p := range twins {
+		b, err := json.Marshal(p)
+		if err != nil {
+			return c, fmt.Errorf("snapshot %s: %w", p.ID, err)
+		}
+		snaps[i] = b
+	}
+	t1 := time.Now()
+	runtime.ReadMemStats(&m1)
+	for _, b := range snaps {
+		var p twin.ProjectTwin
+		if err := json.Unmarshal(b, &p); err != nil {
+			return c, fmt.Errorf("restore a snapshot: %w", err)
+		}
+	}
+	t2 := time.Now()
+	runtime.ReadMemStats(&m2)
+	n := float64(len(twins))
+	for _, b := range snaps {
+		c.bytes += float64(len(b)) / n
+	}
+	c.encode, c.decode = t1.Sub(t0)/time.Duration(len(twins)), t2.Sub(t1)/time.Duration(len(twins))
+	c.encAllocs, c.decAllocs = float64(m1.Mallocs-m0.Mallocs)/n, float64(m2.Mallocs-m1.Mallocs)/n
+	return c, nil
 }
 
 // twinPart is what one part of the twins held.
@@ -135,7 +186,7 @@ type twinPart struct {
 type kindFill struct {
 	kind, bucket, retention string
 	series, held, full      int
-	capacity                uintptr
+	capacity, bytes         int
 }
 
 func kib(b int64) float64 { return float64(b) / 1024 }
@@ -185,6 +236,9 @@ func measureTwins(n int, every, steady time.Duration, rules *twin.Rules, profile
 		if err := writeHeapProfile(profile); err != nil {
 			return r, err
 		}
+	}
+	if r.snap, err = snapshotTwins(twins); err != nil {
+		return r, err
 	}
 	r.kinds, r.seenIDs = seriesFill(twins, rules)
 	r.parts = peelTwins(twins, heap1)
@@ -315,8 +369,9 @@ func seriesFill(twins []*twin.ProjectTwin, rules *twin.Rules) ([]kindFill, int) 
 					byKind[se.Kind] = k
 				}
 				k.series++
-				k.held += len(se.Buckets)
-				k.capacity += uintptr(cap(se.Buckets))
+				k.held += se.Buckets.Len()
+				k.capacity += se.Buckets.Cap()
+				k.bytes += se.Buckets.HeapBytes()
 			}
 		}
 		for _, s := range p.Seen.Sites {
@@ -368,7 +423,7 @@ func peelTwins(twins []*twin.ProjectTwin, heap int64) []twinPart {
 		{"Seen.Keep: ids kept for the twin's life", func(p *twin.ProjectTwin) { p.Seen.Keep = nil }},
 		{"site Series: buckets", eachSite(func(s *twin.SiteTwin) {
 			for _, se := range s.Series {
-				se.Buckets = nil
+				se.Buckets = twin.Buckets{}
 			}
 		})},
 		{"site Series: the rest (map, Series structs, latest reading's id)", eachSite(func(s *twin.SiteTwin) { s.Series = nil })},

@@ -276,7 +276,7 @@ func TestApplyLateAndExpiredReadings(t *testing.T) {
 			p := siteTwin(t)
 			mustApply(t, p, reading("2026-06-12T10:10:00Z", SensorPM10, 50, "µg/m³", ""))
 			before := *p.Sites[testSite].Series[SensorPM10]
-			before.Buckets = append([]Bucket(nil), before.Buckets...)
+			before.Buckets = before.Buckets.clone()
 			eff := applyOne(t, p, reading(tt.late, SensorPM10, 1000, "µg/m³", ""))
 			s := p.Sites[testSite]
 			if eff.Late != tt.wantLate || eff.Expired != tt.wantExpired {
@@ -290,7 +290,7 @@ func TestApplyLateAndExpiredReadings(t *testing.T) {
 			}
 			ser := s.Series[SensorPM10]
 			var n int64
-			for _, b := range ser.Buckets {
+			for b := range ser.Buckets.All() {
 				n += b.N
 			}
 			switch {
@@ -320,7 +320,7 @@ func TestApplyDuplicateReadings(t *testing.T) {
 		if !again.Duplicate || len(again.Alerts) != 0 || first.Duplicate {
 			t.Fatalf("first %+v, again %+v", first, again)
 		}
-		if p.Duplicates != 1 || p.Sites[testSite].Series[SensorPM10].Buckets[0].N != 1 {
+		if p.Duplicates != 1 || p.Sites[testSite].Series[SensorPM10].Buckets.At(0).N != 1 {
 			t.Fatalf("duplicates %d", p.Duplicates)
 		}
 		p.Duplicates = 0
@@ -336,7 +336,7 @@ func TestApplyDuplicateReadings(t *testing.T) {
 		if eff := applyOne(t, p, e); !eff.Duplicate {
 			t.Fatalf("retry within the horizon applied again: %+v", eff)
 		}
-		if n := p.Sites[testSite].Series[SensorPM10].Buckets[0].N; n != 1 {
+		if n := p.Sites[testSite].Series[SensorPM10].Buckets.At(0).N; n != 1 {
 			t.Fatalf("pm10 bucket holds %d readings", n)
 		}
 	})
@@ -361,7 +361,7 @@ func TestApplyDuplicateReadings(t *testing.T) {
 			t.Fatalf("retry of S2's reading applied twice: %+v", eff)
 		}
 		var n int64
-		for _, b := range p.Sites["S2"].Series[SensorPM10].Buckets {
+		for b := range p.Sites["S2"].Series[SensorPM10].Buckets.All() {
 			n += b.N
 		}
 		if n != 10 {
@@ -385,7 +385,7 @@ func TestApplyDuplicateReadings(t *testing.T) {
 			t.Fatalf("an old retry was applied: %+v", eff)
 		}
 		var n int64
-		for _, b := range p.Sites[testSite].Series[SensorPM10].Buckets {
+		for b := range p.Sites[testSite].Series[SensorPM10].Buckets.All() {
 			n += b.N
 		}
 		if n != 2 {

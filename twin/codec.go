@@ -19,9 +19,6 @@ const codecV1 = 1
 
 var errCodec = errors.New("bad compact encoding")
 
-// Buckets is a series' buckets, in ascending start order.
-type Buckets []Bucket
-
 const (
 	bucketSingle = 1 << iota // one reading: all values equal, E is its energy
 	bucketEnergy             // E is kept (decibel kinds)
@@ -29,56 +26,63 @@ const (
 
 // MarshalJSON writes the buckets in their compact form.
 func (bs Buckets) MarshalJSON() ([]byte, error) {
-	b := []byte{codecV1}
-	b = binary.AppendUvarint(b, uint64(len(bs)))
+	b := bs.appendCompact([]byte{codecV1})
+	return json.Marshal(base64.RawStdEncoding.EncodeToString(b))
+}
+
+// appendCompact appends the count and the buckets in the compact form.
+func (bs *Buckets) appendCompact(b []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(bs.s)))
 	var prev int64
-	for _, k := range bs {
+	for i := range bs.s {
+		k := &bs.s[i]
+		e := bs.energyAt(i)
 		var flags byte
-		if k.E != 0 {
+		if e != 0 {
 			flags |= bucketEnergy
 		}
-		single := k.N == 1 && k.Sum == k.Min && k.Min == k.Max && k.Max == k.FV && k.FV == k.LV && k.FT == k.LT &&
-			(k.E == 0 || k.E == energy(k.Sum))
+		single := k.n == 1 && k.sum == k.min && k.min == k.max && k.max == k.fv && k.fv == k.lv && k.ft == k.lt &&
+			(e == 0 || e == energy(k.sum))
 		if single {
 			flags |= bucketSingle
 		}
 		b = append(b, flags)
-		b = binary.AppendVarint(b, k.Start-prev)
-		prev = k.Start
-		b = binary.AppendVarint(b, k.FT-k.Start)
+		b = binary.AppendVarint(b, k.start-prev)
+		prev = k.start
+		b = binary.AppendVarint(b, int64(k.ft))
 		if single {
-			b = appendFloat(b, k.Sum)
+			b = appendFloat(b, k.sum)
 			continue
 		}
-		b = binary.AppendUvarint(b, uint64(k.N))
-		b = binary.AppendVarint(b, k.LT-k.FT)
-		b = appendFloat(b, k.Sum)
+		b = binary.AppendUvarint(b, uint64(k.n))
+		b = binary.AppendVarint(b, int64(k.lt)-int64(k.ft))
+		b = appendFloat(b, k.sum)
 		if flags&bucketEnergy != 0 {
-			b = appendFloat(b, k.E)
+			b = appendFloat(b, e)
 		}
-		b = appendFloat(b, k.Min)
-		b = appendFloat(b, k.Max)
-		b = appendFloat(b, k.FV)
-		b = appendFloat(b, k.LV)
+		b = appendFloat(b, k.min)
+		b = appendFloat(b, k.max)
+		b = appendFloat(b, k.fv)
+		b = appendFloat(b, k.lv)
 	}
-	return json.Marshal(base64.RawStdEncoding.EncodeToString(b))
+	return b
 }
 
-// UnmarshalJSON reads the compact form.
+// UnmarshalJSON reads the compact form. It refuses buckets out of start
+// order and readings outside their bucket, which a series never holds.
 func (bs *Buckets) UnmarshalJSON(data []byte) error {
 	d, err := compactBytes(data)
 	if err != nil || d == nil {
-		*bs = nil
+		*bs = Buckets{}
 		return err
 	}
 	n, err := d.uvarint()
 	if err != nil || n > uint64(len(d.b)) {
 		return fmt.Errorf("buckets: %w", errCodec)
 	}
-	out := make(Buckets, 0, n)
+	out := Buckets{s: make([]slot, 0, n)}
 	var prev int64
-	for range n {
-		var k Bucket
+	for i := range int(n) {
 		flags, err := d.byte()
 		if err != nil {
 			return err
@@ -88,37 +92,50 @@ func (bs *Buckets) UnmarshalJSON(data []byte) error {
 		if err := errors.Join(err1, err2); err != nil {
 			return err
 		}
-		k.Start = prev + delta
-		prev = k.Start
-		k.FT = k.Start + ft
+		start := prev + delta
+		if i > 0 && start <= prev || ft < 0 || ft > maxOffset {
+			return fmt.Errorf("buckets: bucket %d out of order or a reading outside it: %w", i, errCodec)
+		}
+		prev = start
+		k := slot{start: start, ft: uint32(ft)}
+		var e float64
 		if flags&bucketSingle != 0 {
 			v, err := d.float()
 			if err != nil {
 				return err
 			}
-			k.N, k.Sum, k.Min, k.Max, k.FV, k.LV, k.LT = 1, v, v, v, v, v, k.FT
+			k.n, k.sum, k.min, k.max, k.fv, k.lv, k.lt = 1, v, v, v, v, v, k.ft
 			if flags&bucketEnergy != 0 {
-				k.E = energy(v)
+				e = energy(v)
 			}
-			out = append(out, k)
-			continue
-		}
-		cnt, err1 := d.uvarint()
-		span, err2 := d.varint()
-		if err := errors.Join(err1, err2); err != nil {
-			return err
-		}
-		k.N, k.LT = int64(cnt), k.FT+span
-		fs := []*float64{&k.Sum, &k.Min, &k.Max, &k.FV, &k.LV}
-		if flags&bucketEnergy != 0 {
-			fs = []*float64{&k.Sum, &k.E, &k.Min, &k.Max, &k.FV, &k.LV}
-		}
-		for _, f := range fs {
-			if *f, err = d.float(); err != nil {
+		} else {
+			cnt, err1 := d.uvarint()
+			span, err2 := d.varint()
+			if err := errors.Join(err1, err2); err != nil {
 				return err
 			}
+			if span < -ft || span > maxOffset-ft {
+				return fmt.Errorf("buckets: bucket %d: a reading outside it: %w", i, errCodec)
+			}
+			k.lt = uint32(ft + span)
+			k.n = int64(cnt)
+			fs := [6]*float64{&k.sum, &e, &k.min, &k.max, &k.fv, &k.lv}
+			for j, f := range fs {
+				if j == 1 && flags&bucketEnergy == 0 {
+					continue
+				}
+				if *f, err = d.float(); err != nil {
+					return err
+				}
+			}
 		}
-		out = append(out, k)
+		if e != 0 && out.e == nil {
+			out.e = make([]float64, i, n)
+		}
+		out.s = append(out.s, k)
+		if out.e != nil {
+			out.e = append(out.e, e)
+		}
 	}
 	if len(d.b) != 0 {
 		return fmt.Errorf("buckets: %d bytes left over: %w", len(d.b), errCodec)

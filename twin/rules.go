@@ -444,6 +444,9 @@ func (r *Rules) init() error {
 		if s.Bucket <= 0 || s.Retention < s.Bucket {
 			bad("series %q: bucket must be positive and retention at least one bucket", k)
 		}
+		if s.Bucket.D() > maxOffset*time.Millisecond {
+			bad("series %q: bucket must be at most 49 days", k)
+		}
 	}
 	for _, t := range terrains {
 		if a := r.TerrainAlpha[t]; a <= 0 || a >= 1 {

@@ -64,43 +64,67 @@ func (s *Series) add(t time.Time, v float64, id string) bool {
 	if !s.Latest.Time.IsZero() && ms < s.Latest.Time.UnixMilli()-s.KeepMS {
 		return false
 	}
+	start := floorDiv(ms, s.BucketMS) * s.BucketMS
+	if ms-start > maxOffset {
+		return false // only in buckets over 49 days long, which Rules refuses
+	}
 	if s.Latest.Time.IsZero() || !t.Before(s.Latest.Time) {
 		s.Latest = Reading{Time: t, Value: v, Event: id}
 	}
-	start := floorDiv(ms, s.BucketMS) * s.BucketMS
-	i := len(s.Buckets)
-	for i > 0 && s.Buckets[i-1].Start > start {
-		i--
+	// Retention keeps the buckets that start after the newest one minus
+	// the retention. They are dropped before the reading goes in, so that
+	// a full series does not grow for the moment it holds one more; a
+	// reading whose own bucket is that old is not kept either.
+	bs := &s.Buckets
+	newest := start
+	if n := len(bs.s); n > 0 {
+		newest = max(newest, bs.s[n-1].start)
 	}
-	if i > 0 && s.Buckets[i-1].Start == start {
-		b := &s.Buckets[i-1]
-		b.N++
-		b.Sum += v
-		b.E += s.energy(v)
-		b.Min = math.Min(b.Min, v)
-		b.Max = math.Max(b.Max, v)
-		if ms < b.FT {
-			b.FT, b.FV = ms, v
-		}
-		if ms >= b.LT {
-			b.LT, b.LV = ms, v
-		}
-	} else {
-		b := Bucket{Start: start, N: 1, Sum: v, E: s.energy(v), Min: v, Max: v, FT: ms, FV: v, LT: ms, LV: v}
-		s.Buckets = append(s.Buckets, Bucket{})
-		copy(s.Buckets[i+1:], s.Buckets[i:])
-		s.Buckets[i] = b
-	}
-	// retention: keep the buckets that start after newest bucket - retention
-	newest := s.Buckets[len(s.Buckets)-1].Start
 	cut := 0
-	for cut < len(s.Buckets) && s.Buckets[cut].Start <= newest-s.KeepMS {
+	for cut < len(bs.s) && bs.s[cut].start <= newest-s.KeepMS {
 		cut++
 	}
-	if cut > 0 {
-		s.Buckets = append(s.Buckets[:0], s.Buckets[cut:]...)
+	limit := s.maxBuckets()
+	bs.dropFront(cut, limit)
+	if start <= newest-s.KeepMS {
+		return true
 	}
+	i := len(bs.s)
+	for i > 0 && bs.s[i-1].start > start {
+		i--
+	}
+	off := uint32(ms - start)
+	if i > 0 && bs.s[i-1].start == start {
+		k := &bs.s[i-1]
+		k.n++
+		k.sum += v
+		if e := s.energy(v); e != 0 || bs.e != nil {
+			if bs.e == nil {
+				bs.e = make([]float64, len(bs.s), cap(bs.s))
+			}
+			bs.e[i-1] += e
+		}
+		k.min = math.Min(k.min, v)
+		k.max = math.Max(k.max, v)
+		if off < k.ft {
+			k.ft, k.fv = off, v
+		}
+		if off >= k.lt {
+			k.lt, k.lv = off, v
+		}
+		return true
+	}
+	bs.insert(i, slot{start: start, n: 1, sum: v, min: v, max: v, ft: off, fv: v, lt: off, lv: v}, s.energy(v), limit)
 	return true
+}
+
+// maxBuckets is the most buckets the series can hold: as many bucket
+// starts as fit in the retention.
+func (s *Series) maxBuckets() int {
+	if s.BucketMS <= 0 || s.KeepMS <= 0 {
+		return 0
+	}
+	return int(min((s.KeepMS+s.BucketMS-1)/s.BucketMS, 1<<20))
 }
 
 // energy returns the sound energy 10^(v/10) of a decibel reading, and 0 for
@@ -128,24 +152,25 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// window returns the buckets of a window of length w ending with the bucket
-// of time t: those whose start is after bucket(t) + bucket - w, and, when
-// since is set, not before since.
-func (s *Series) window(t time.Time, w time.Duration, since time.Time) []Bucket {
+// window returns the buckets [i, j) of a window of length w ending with
+// the bucket of time t: those whose start is after bucket(t) + bucket - w,
+// and, when since is set, not before since.
+func (s *Series) window(t time.Time, w time.Duration, since time.Time) (i, j int) {
 	end := floorDiv(t.UnixMilli(), s.BucketMS) * s.BucketMS
 	from := end + s.BucketMS - w.Milliseconds()
 	if !since.IsZero() {
 		from = max(from, since.UnixMilli())
 	}
-	i := len(s.Buckets)
-	for i > 0 && s.Buckets[i-1].Start >= from {
+	bs := s.Buckets.s
+	i = len(bs)
+	for i > 0 && bs[i-1].start >= from {
 		i--
 	}
-	j := len(s.Buckets)
-	for j > i && s.Buckets[j-1].Start > end {
+	j = len(bs)
+	for j > i && bs[j-1].start > end {
 		j--
 	}
-	return s.Buckets[i:j]
+	return i, j
 }
 
 // Aggregate computes an aggregate over the window of length w ending at t. A
@@ -173,19 +198,25 @@ func (s *Series) AggregateSince(agg string, t time.Time, w, minSpan time.Duratio
 		}
 		return math.Abs(s.Latest.Value), true
 	}
-	bs := s.window(t, w, since)
-	if len(bs) == 0 {
+	i, j := s.window(t, w, since)
+	if i == j {
 		return 0, false
 	}
+	bs := &s.Buckets
 	var n int64
 	var sum, e float64
 	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, b := range bs {
-		n += b.N
-		sum += b.Sum
-		e += b.E
-		lo = math.Min(lo, b.Min)
-		hi = math.Max(hi, b.Max)
+	for k := i; k < j; k++ {
+		b := &bs.s[k]
+		n += b.n
+		sum += b.sum
+		lo = math.Min(lo, b.min)
+		hi = math.Max(hi, b.max)
+	}
+	if bs.e != nil {
+		for _, x := range bs.e[i:j] {
+			e += x
+		}
 	}
 	switch agg {
 	case AggMean:
@@ -199,12 +230,13 @@ func (s *Series) AggregateSince(agg string, t time.Time, w, minSpan time.Duratio
 	case AggLeq:
 		return 10 * math.Log10(e/float64(n)), true
 	case AggRatePerDay:
-		first, last := bs[0], bs[len(bs)-1]
-		span := time.Duration(last.LT-first.FT) * time.Millisecond
+		first, last := &bs.s[i], &bs.s[j-1]
+		ft, lt := first.start+int64(first.ft), last.start+int64(last.lt)
+		span := time.Duration(lt-ft) * time.Millisecond
 		if span < minSpan || span <= 0 {
 			return 0, false
 		}
-		return math.Abs(last.LV-first.FV) / span.Hours() * 24, true
+		return math.Abs(last.lv-first.fv) / span.Hours() * 24, true
 	}
 	return 0, false
 }

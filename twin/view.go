@@ -204,8 +204,9 @@ func (p *ProjectTwin) SeriesPoints(site, key string) []SensorPoint {
 	if !ok {
 		return nil
 	}
-	out := make([]SensorPoint, len(ser.Buckets))
-	for i, b := range ser.Buckets {
+	out := make([]SensorPoint, ser.Buckets.Len())
+	for i := range out {
+		b := ser.Buckets.At(i)
 		out[i] = SensorPoint{Start: time.UnixMilli(b.Start).UTC(), Mean: round6(b.Sum / float64(b.N)), Max: b.Max, N: b.N}
 	}
 	return out
