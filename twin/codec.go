@@ -1,6 +1,7 @@
 package twin
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -24,10 +25,11 @@ const (
 	bucketEnergy             // E is kept (decibel kinds)
 )
 
-// MarshalJSON writes the buckets in their compact form.
-func (bs Buckets) MarshalJSON() ([]byte, error) {
-	b := bs.appendCompact([]byte{codecV1})
-	return json.Marshal(base64.RawStdEncoding.EncodeToString(b))
+// MarshalText writes the buckets in their compact form, base64 text (a
+// JSON string in a snapshot).
+func (bs Buckets) MarshalText() ([]byte, error) {
+	var buf [2048]byte
+	return base64Text(bs.appendCompact(append(buf[:0], codecV1))), nil
 }
 
 // appendCompact appends the count and the buckets in the compact form.
@@ -68,11 +70,19 @@ func (bs *Buckets) appendCompact(b []byte) []byte {
 	return b
 }
 
+// base64Text returns the base64 text of a compact form.
+func base64Text(b []byte) []byte {
+	out := make([]byte, base64.RawStdEncoding.EncodedLen(len(b)))
+	base64.RawStdEncoding.Encode(out, b)
+	return out
+}
+
 // UnmarshalJSON reads the compact form. It refuses buckets out of start
 // order and readings outside their bucket, which a series never holds.
 func (bs *Buckets) UnmarshalJSON(data []byte) error {
-	d, err := compactBytes(data)
-	if err != nil || d == nil {
+	var buf [2048]byte
+	d, ok, err := compactBytes(data, buf[:])
+	if err != nil || !ok {
 		*bs = Buckets{}
 		return err
 	}
@@ -148,9 +158,11 @@ func (bs *Buckets) UnmarshalJSON(data []byte) error {
 // arrival order.
 type SeenIDs []SeenID
 
-// MarshalJSON writes the ids in their compact form.
-func (ids SeenIDs) MarshalJSON() ([]byte, error) {
-	b := []byte{codecV1}
+// MarshalText writes the ids in their compact form, base64 text (a JSON
+// string in a snapshot).
+func (ids SeenIDs) MarshalText() ([]byte, error) {
+	var buf [4096]byte
+	b := append(buf[:0], codecV1)
 	b = binary.AppendUvarint(b, uint64(len(ids)))
 	var prev int64
 	for _, id := range ids {
@@ -158,13 +170,14 @@ func (ids SeenIDs) MarshalJSON() ([]byte, error) {
 		b = binary.AppendVarint(b, id.T-prev)
 		prev = id.T
 	}
-	return json.Marshal(base64.RawStdEncoding.EncodeToString(b))
+	return base64Text(b), nil
 }
 
 // UnmarshalJSON reads the compact form.
 func (ids *SeenIDs) UnmarshalJSON(data []byte) error {
-	d, err := compactBytes(data)
-	if err != nil || d == nil {
+	var buf [4096]byte
+	d, ok, err := compactBytes(data, buf[:])
+	if err != nil || !ok {
 		*ids = nil
 		return err
 	}
@@ -197,24 +210,35 @@ func (ids *SeenIDs) UnmarshalJSON(data []byte) error {
 // decoder reads a compact form.
 type decoder struct{ b []byte }
 
-// compactBytes decodes the JSON string of a compact form and checks its
-// version; null gives a nil decoder.
-func compactBytes(data []byte) (*decoder, error) {
+// compactBytes decodes the JSON string of a compact form, into buf when it
+// fits, and checks its version; null gives ok false.
+func compactBytes(data, buf []byte) (d decoder, ok bool, err error) {
 	if string(data) == "null" {
-		return nil, nil
+		return decoder{}, false, nil
 	}
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("compact form must be a base64 string: %w", err)
+	var text []byte
+	if n := len(data); n >= 2 && data[0] == '"' && data[n-1] == '"' && bytes.IndexByte(data[1:n-1], '\\') < 0 {
+		text = data[1 : n-1] // a JSON string without escapes is its own text
+	} else {
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil {
+			return decoder{}, false, fmt.Errorf("compact form must be a base64 string: %w", err)
+		}
+		text = []byte(s)
 	}
-	b, err := base64.RawStdEncoding.DecodeString(s)
+	enc := base64.RawStdEncoding
+	if m := enc.DecodedLen(len(text)); m > len(buf) {
+		buf = make([]byte, m)
+	}
+	n, err := enc.Decode(buf, text)
 	if err != nil {
-		return nil, fmt.Errorf("compact form: %w", err)
+		return decoder{}, false, fmt.Errorf("compact form: %w", err)
 	}
+	b := buf[:n]
 	if len(b) == 0 || b[0] != codecV1 {
-		return nil, fmt.Errorf("compact form: unknown version: %w", errCodec)
+		return decoder{}, false, fmt.Errorf("compact form: unknown version: %w", errCodec)
 	}
-	return &decoder{b: b[1:]}, nil
+	return decoder{b: b[1:]}, true, nil
 }
 
 func (d *decoder) byte() (byte, error) {

@@ -2,25 +2,29 @@ package twin
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"reflect"
 	"slices"
 	"testing"
 )
 
+// compactCases are bucket lists a series may hold, at the edges of the
+// compact form.
+var compactCases = [][]Bucket{
+	nil,
+	{{Start: 1795143600000, N: 1, Sum: 95, E: energy(95), Min: 95, Max: 95, FT: 1795143600000, FV: 95, LT: 1795143600000, LV: 95}},
+	{
+		{Start: -3600000, N: 1, Sum: math.MaxFloat64, Min: math.MaxFloat64, Max: math.MaxFloat64, FT: -3600000, FV: math.MaxFloat64, LT: -3600000, LV: math.MaxFloat64},
+		{Start: 60000, N: 1, Sum: -3.25, Min: -3.25, Max: -3.25, FT: 61000, FV: -3.25, LT: 61000, LV: -3.25},
+		{Start: 120000, N: 3, Sum: 150.5, Min: 40, Max: 70.25, FT: 120500, FV: 40, LT: 179999, LV: 70.25},
+		{Start: 180000, N: 2, Sum: 130, E: energy(60) + energy(70), Min: 60, Max: 70, FT: 180000, FV: 70, LT: 181000, LV: 60},
+		{Start: 240000, N: 2, Sum: 0, Min: 0, Max: 0, FT: 240000 + maxOffset, FV: 0, LT: 240000 + maxOffset, LV: 0},
+	},
+}
+
 func TestCompactRoundTrip(t *testing.T) {
-	buckets := [][]Bucket{
-		nil,
-		{{Start: 1795143600000, N: 1, Sum: 95, E: energy(95), Min: 95, Max: 95, FT: 1795143600000, FV: 95, LT: 1795143600000, LV: 95}},
-		{
-			{Start: -3600000, N: 1, Sum: math.MaxFloat64, Min: math.MaxFloat64, Max: math.MaxFloat64, FT: -3600000, FV: math.MaxFloat64, LT: -3600000, LV: math.MaxFloat64},
-			{Start: 60000, N: 1, Sum: -3.25, Min: -3.25, Max: -3.25, FT: 61000, FV: -3.25, LT: 61000, LV: -3.25},
-			{Start: 120000, N: 3, Sum: 150.5, Min: 40, Max: 70.25, FT: 120500, FV: 40, LT: 179999, LV: 70.25},
-			{Start: 180000, N: 2, Sum: 130, E: energy(60) + energy(70), Min: 60, Max: 70, FT: 180000, FV: 70, LT: 181000, LV: 60},
-			{Start: 240000, N: 2, Sum: 0, Min: 0, Max: 0, FT: 240000 + maxOffset, FV: 0, LT: 240000 + maxOffset, LV: 0},
-		},
-	}
-	for i, want := range buckets {
+	for i, want := range compactCases {
 		bs, ok := makeBuckets(want...)
 		if !ok {
 			t.Fatalf("case %d: makeBuckets refused %+v", i, want)
@@ -38,6 +42,13 @@ func TestCompactRoundTrip(t *testing.T) {
 		}
 		if g := slices.Collect(got.All()); !reflect.DeepEqual(g, want) && len(g)+len(want) > 0 {
 			t.Fatalf("case %d: round trip\n%+v\n%+v", i, g, want)
+		}
+		// The same string with an escape (which no encoder here writes,
+		// but JSON allows) reads the same.
+		escaped := fmt.Sprintf(`"\u%04x%s`, b[1], b[2:])
+		var again Buckets
+		if err := json.Unmarshal([]byte(escaped), &again); err != nil || !reflect.DeepEqual(again, got) {
+			t.Fatalf("case %d: %s read as %+v (%v), want %+v", i, escaped, again, err, got)
 		}
 	}
 	ids := SeenIDs{{H: 1, T: 1795143600000}, {H: math.MaxUint64, T: 1795143599000}, {H: 42, T: 0}}
@@ -68,6 +79,9 @@ func TestCompactRejectsGarbage(t *testing.T) {
 func FuzzCompact(f *testing.F) {
 	for _, s := range []string{`"AQA"`, `"AQEBgLjY1IBoAAAAAAAAgFFA"`, `null`, `"AQL/////"`} {
 		f.Add([]byte(s))
+	}
+	for _, c := range compactCases {
+		f.Add(legacyMarshalBuckets(c))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var bs Buckets
