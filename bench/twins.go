@@ -375,7 +375,7 @@ func seriesFill(twins []*twin.ProjectTwin, rules *twin.Rules) ([]kindFill, int) 
 			}
 		}
 		for _, s := range p.Seen.Sites {
-			ids += len(s)
+			ids += s.Len()
 		}
 	}
 	var out []kindFill
@@ -419,7 +419,7 @@ func peelTwins(twins []*twin.ProjectTwin, heap int64) []twinPart {
 			p.Seen = twin.Seen{Keep: p.Seen.Keep, Recent: p.Seen.Recent, Sites: p.Seen.Sites}
 		}},
 		{"Seen.Sites: recent sensor-reading ids per site (dedup horizon)", func(p *twin.ProjectTwin) { p.Seen.Sites = nil }},
-		{"Seen.Recent: recent progress ids", func(p *twin.ProjectTwin) { p.Seen.Recent = nil }},
+		{"Seen.Recent: recent progress ids", func(p *twin.ProjectTwin) { p.Seen.Recent = twin.SeenIDs{} }},
 		{"Seen.Keep: ids kept for the twin's life", func(p *twin.ProjectTwin) { p.Seen.Keep = nil }},
 		{"site Series: buckets", eachSite(func(s *twin.SiteTwin) {
 			for _, se := range s.Series {

@@ -89,7 +89,7 @@ func TestApplyBeforeRegistration(t *testing.T) {
 			mustReject(t, p, wire(t, tt.e), tt.want)
 		})
 	}
-	if p.Registered || p.Applied != 0 || len(p.Seen.Keep)+len(p.Seen.Recent)+len(p.Seen.Sites) != 0 {
+	if p.Registered || p.Applied != 0 || len(p.Seen.Keep)+p.Seen.Recent.Len()+len(p.Seen.Sites) != 0 {
 		t.Fatalf("registered %v, applied %d, seen %+v", p.Registered, p.Applied, p.Seen)
 	}
 

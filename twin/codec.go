@@ -154,18 +154,15 @@ func (bs *Buckets) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// SeenIDs is a list of remembered id hashes with their event times, in
-// arrival order.
-type SeenIDs []SeenID
-
 // MarshalText writes the ids in their compact form, base64 text (a JSON
 // string in a snapshot).
 func (ids SeenIDs) MarshalText() ([]byte, error) {
 	var buf [4096]byte
 	b := append(buf[:0], codecV1)
-	b = binary.AppendUvarint(b, uint64(len(ids)))
+	b = binary.AppendUvarint(b, uint64(ids.n))
 	var prev int64
-	for _, id := range ids {
+	for i := range ids.n {
+		id := ids.At(i)
 		b = binary.LittleEndian.AppendUint64(b, id.H)
 		b = binary.AppendVarint(b, id.T-prev)
 		prev = id.T
@@ -178,14 +175,14 @@ func (ids *SeenIDs) UnmarshalJSON(data []byte) error {
 	var buf [4096]byte
 	d, ok, err := compactBytes(data, buf[:])
 	if err != nil || !ok {
-		*ids = nil
+		*ids = SeenIDs{}
 		return err
 	}
 	n, err := d.uvarint()
 	if err != nil || n > uint64(len(d.b)) {
 		return fmt.Errorf("seen ids: %w", errCodec)
 	}
-	out := make(SeenIDs, 0, n)
+	out := make([]SeenID, 0, n)
 	var prev int64
 	for range n {
 		if len(d.b) < 8 {
@@ -203,7 +200,7 @@ func (ids *SeenIDs) UnmarshalJSON(data []byte) error {
 	if len(d.b) != 0 {
 		return fmt.Errorf("seen ids: %d bytes left over: %w", len(d.b), errCodec)
 	}
-	*ids = out
+	*ids = SeenIDs{buf: out, n: len(out)}
 	return nil
 }
 

@@ -51,7 +51,7 @@ func TestCompactRoundTrip(t *testing.T) {
 			t.Fatalf("case %d: %s read as %+v (%v), want %+v", i, escaped, again, err, got)
 		}
 	}
-	ids := SeenIDs{{H: 1, T: 1795143600000}, {H: math.MaxUint64, T: 1795143599000}, {H: 42, T: 0}}
+	ids := seenIDsOf(SeenID{H: 1, T: 1795143600000}, SeenID{H: math.MaxUint64, T: 1795143599000}, SeenID{H: 42, T: 0})
 	b, _ := json.Marshal(ids)
 	var got SeenIDs
 	if err := json.Unmarshal(b, &got); err != nil || !reflect.DeepEqual(got, ids) {
@@ -114,8 +114,13 @@ func FuzzCompact(f *testing.F) {
 		}
 		var ids SeenIDs
 		if json.Unmarshal(data, &ids) == nil {
-			if _, err := json.Marshal(ids); err != nil {
+			b, err := json.Marshal(ids)
+			if err != nil {
 				t.Fatal(err)
+			}
+			var again SeenIDs
+			if err := json.Unmarshal(b, &again); err != nil || !reflect.DeepEqual(slices.Collect(again.All()), slices.Collect(ids.All())) {
+				t.Fatalf("seen ids re-decode: %v", err)
 			}
 		}
 	})

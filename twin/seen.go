@@ -21,7 +21,10 @@ type Seen struct {
 	Recent SeenIDs             `json:"recent"`
 	Sites  map[string]SeenIDs  `json:"sites,omitempty"`
 
-	index map[uint64]struct{}
+	// index holds the hashes of Recent and Sites once indexed is set (it
+	// is built on first use, not restored).
+	index   idSet
+	indexed bool
 }
 
 // SeenID is a remembered event id hash with its event time (Unix ms).
@@ -41,7 +44,7 @@ func (s *Seen) UnmarshalJSON(b []byte) error {
 	if s.Keep == nil {
 		s.Keep = map[string]struct{}{}
 	}
-	s.index = nil
+	s.index, s.indexed = idSet{}, false
 	return nil
 }
 
@@ -61,18 +64,23 @@ func hashID(id string) uint64 {
 }
 
 func (s *Seen) buildIndex() {
-	if s.index != nil {
+	if s.indexed {
 		return
 	}
-	s.index = make(map[uint64]struct{}, len(s.Recent))
-	for _, r := range s.Recent {
-		s.index[r.H] = struct{}{}
+	n := s.Recent.Len()
+	for _, ids := range s.Sites {
+		n += ids.Len()
+	}
+	s.index.reset(n)
+	for r := range s.Recent.All() {
+		s.index.add(r.H)
 	}
 	for _, ids := range s.Sites {
-		for _, r := range ids {
-			s.index[r.H] = struct{}{}
+		for r := range ids.All() {
+			s.index.add(r.H)
 		}
 	}
+	s.indexed = true
 }
 
 // has reports whether the id (or key) was seen.
@@ -82,8 +90,7 @@ func (s *Seen) has(id string, recent bool) bool {
 		return ok
 	}
 	s.buildIndex()
-	_, ok := s.index[hashID(id)]
-	return ok
+	return s.index.has(hashID(id))
 }
 
 // add remembers an id; recent ids carry their event time, and the site of a
@@ -95,15 +102,17 @@ func (s *Seen) add(id string, recent bool, site string, tms int64) {
 	}
 	s.buildIndex()
 	h := hashID(id)
-	s.index[h] = struct{}{}
+	s.index.add(h)
 	if site == "" {
-		s.Recent = append(s.Recent, SeenID{H: h, T: tms})
+		s.Recent.push(SeenID{H: h, T: tms})
 		return
 	}
 	if s.Sites == nil {
 		s.Sites = map[string]SeenIDs{}
 	}
-	s.Sites[site] = append(s.Sites[site], SeenID{H: h, T: tms})
+	ids := s.Sites[site]
+	ids.push(SeenID{H: h, T: tms})
+	s.Sites[site] = ids
 }
 
 // forget drops recent ids of a site ("" for the twin's own list) from the
@@ -115,20 +124,20 @@ func (s *Seen) forget(site string, cutoff int64) {
 		ids = s.Sites[site]
 	}
 	n := 0
-	for n < len(ids) && ids[n].T < cutoff {
+	for n < ids.Len() && ids.At(n).T < cutoff {
 		n++
 	}
 	if n == 0 {
 		return
 	}
 	s.buildIndex()
-	for _, r := range ids[:n] {
-		delete(s.index, r.H)
+	for i := range n {
+		s.index.remove(ids.At(i).H)
 	}
-	ids = append(ids[:0], ids[n:]...)
+	ids.drop(n)
 	if site == "" {
 		s.Recent = ids
-	} else if len(ids) == 0 {
+	} else if ids.Len() == 0 {
 		delete(s.Sites, site)
 	} else {
 		s.Sites[site] = ids
