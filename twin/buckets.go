@@ -155,8 +155,12 @@ func (bs *Buckets) resize(c int) {
 }
 
 // dropFront removes the first n buckets, and gives the arrays back down to
-// room for a quarter more than are left when they have room for half as
-// many again.
+// room for a quarter more than are left when they have room for more than
+// twice as many. (Giving them back at half as many again would save about
+// 0.8 KiB of the 14 a steady site's buckets take in bench twins, but a
+// series whose readings come at random reallocates its arrays as its count
+// of buckets wanders: 11 more bytes allocated per live event in bench
+// apply.)
 func (bs *Buckets) dropFront(n int, limit int) {
 	if n == 0 {
 		return
@@ -168,7 +172,7 @@ func (bs *Buckets) dropFront(n int, limit int) {
 		copy(bs.e, bs.e[n:])
 		bs.e = bs.e[:left]
 	}
-	if cap(bs.s) > left+left/2+2 {
+	if cap(bs.s) > 2*left+2 {
 		bs.resize(grown(left, limit))
 	}
 }

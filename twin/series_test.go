@@ -294,7 +294,7 @@ func TestBucketsCapacity(t *testing.T) {
 	for i := range 30 {
 		s.add(t0.Add(300*time.Minute+time.Duration(i)*10*time.Minute), 1, "")
 	}
-	if n, c := s.Buckets.Len(), s.Buckets.Cap(); n != 6 || c > n+n/2+2 {
+	if n, c := s.Buckets.Len(), s.Buckets.Cap(); n != 6 || c > 2*n+2 {
 		t.Fatalf("sparse series: %d buckets, room for %d", n, c)
 	}
 	if s.Buckets.e != nil {
