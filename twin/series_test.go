@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -328,5 +329,13 @@ func TestRulesRefuseBucketsTooLongToKeep(t *testing.T) {
 		if (err == nil) != tt.ok || err != nil && !strings.Contains(err.Error(), "at most 49 days") {
 			t.Errorf("bucket %s: %v", tt.bucket, err)
 		}
+	}
+}
+
+// TestSlotSize: HeapBytes (and bench twins' figures) count a bucket as
+// slotSize bytes.
+func TestSlotSize(t *testing.T) {
+	if got := reflect.TypeFor[slot]().Size(); got != slotSize {
+		t.Fatalf("a slot is %d bytes, slotSize says %d", got, slotSize)
 	}
 }
