@@ -22,9 +22,10 @@ type TyphoonModel struct {
 var _ Model = (*TyphoonModel)(nil)
 
 // NewTyphoonModel returns the typhoon model with the calibrated wind field,
-// the rule pack's terrain exponents and a fixed ensemble seed.
+// the rule pack's terrain exponents, a fixed ensemble seed and a cache of
+// the ensemble members shared by the projects under one advisory.
 func NewTyphoonModel(r *twin.Rules) *TyphoonModel {
-	o := CraneOptions{TerrainAlpha: r.TerrainAlpha}
+	o := CraneOptions{TerrainAlpha: r.TerrainAlpha, Members: &MemberCache{}}
 	o.Ensemble.Seed = 20261120
 	return &TyphoonModel{Options: o}
 }

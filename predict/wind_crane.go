@@ -64,6 +64,10 @@ type CraneOptions struct {
 	DefaultOutOfServiceMS float64
 	// Ensemble sets the track-error ensemble behind PExceed.
 	Ensemble EnsembleOptions
+	// Members, when set, shares the ensemble members' wind parameters
+	// between forecasts under the same track (see MemberCache); nil
+	// computes them for each forecast. Either gives the same forecasts.
+	Members *MemberCache
 }
 
 // CraneForecast is what the typhoon model says about one crane. The
@@ -235,7 +239,7 @@ func ForecastCranes(t *Track, cranes []Crane, opt CraneOptions) ([]CraneForecast
 		f.OutOfServiceExceeded = s.outOfServ > 0 && f.Peak > s.outOfServ
 		out[i] = f
 	}
-	pIn, pOut := runEnsemble(steps, opt.Wind, avg, setup, ens)
+	pIn, pOut := runEnsemble(steps, opt.Wind, avg, setup, ens, opt.Members)
 	for i := range out {
 		out[i].PExceed = pIn[i]
 		if setup[i].outOfServ > 0 {

@@ -3,6 +3,7 @@ package predict
 import (
 	"math"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -208,5 +209,64 @@ func TestCranesOfSite(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+}
+
+// TestMemberCache checks that forecasts sharing a MemberCache equal those
+// computed alone, for the same track from many goroutines, for another
+// track and for another ensemble, and that the cache keeps the latest
+// tracks only.
+func TestMemberCache(t *testing.T) {
+	cranes := []Crane{
+		{ID: "tall", Lat: 22.5, Lon: 114.05, HeightM: 120, Terrain: "C", OutOfServiceLimitMS: 42},
+		{ID: "edge", Lat: 23.3, Lon: 114.05, HeightM: 60, Terrain: "B"},
+	}
+	plain := CraneOptions{Ensemble: EnsembleOptions{Members: 30, Seed: 5}}
+	cached := plain
+	cached.Members = &MemberCache{}
+	cases := []struct {
+		tr  *Track
+		ens EnsembleOptions
+	}{
+		{straightTrack(950), plain.Ensemble},
+		{straightTrack(960), plain.Ensemble},
+		{straightTrack(950), EnsembleOptions{Members: 30, Seed: 6}},
+		{straightTrack(950), plain.Ensemble}, // again: from the cache
+	}
+	for i, c := range cases {
+		p, q := plain, cached
+		p.Ensemble, q.Ensemble = c.ens, c.ens
+		want, err := ForecastCranes(c.tr, cranes, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([][]CraneForecast, 4)
+		var wg sync.WaitGroup
+		for g := range got {
+			wg.Go(func() {
+				f, err := ForecastCranes(c.tr, cranes, q)
+				if err != nil {
+					t.Error(err)
+				}
+				got[g] = f
+			})
+		}
+		wg.Wait()
+		for g := range got {
+			if !reflect.DeepEqual(got[g], want) {
+				t.Fatalf("case %d, goroutine %d: cached %+v, alone %+v", i, g, got[g], want)
+			}
+		}
+	}
+	if n := len(cached.Members.entries); n != 3 {
+		t.Errorf("%d entries for 3 distinct tracks and ensembles", n)
+	}
+	for i := range maxMemberEntries + 2 {
+		if _, err := ForecastCranes(straightTrack(940+float64(i)), cranes, cached); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(cached.Members.entries); n != maxMemberEntries {
+		t.Errorf("%d entries, want at most %d", n, maxMemberEntries)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 )
@@ -77,11 +78,16 @@ type ensembleDraw struct{ along, cross, intensity float64 }
 // in-service limit and the out-of-service rating. Members run in parallel;
 // each has its own draws (taken up front in member order), so the result
 // does not depend on scheduling.
-func runEnsemble(base *trackSteps, wopt WindOptions, avg Averaging, cranes []craneSetup, e EnsembleOptions) (pIn, pOut []float64) {
-	rng := rand.New(rand.NewPCG(e.Seed, 0x5177_7717_7e11_0001))
-	draws := make([]ensembleDraw, e.Members)
-	for m := range draws {
-		draws[m] = ensembleDraw{rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64()}
+func runEnsemble(base *trackSteps, wopt WindOptions, avg Averaging, cranes []craneSetup, e EnsembleOptions, cache *MemberCache) (pIn, pOut []float64) {
+	var member func(m int) *stepParams
+	if cache != nil {
+		members := cache.members(base, wopt, avg, e)
+		member = func(m int) *stepParams { return members[m] }
+	} else {
+		draws := memberDraws(e)
+		member = func(m int) *stepParams {
+			return paramsFromSteps(perturbSteps(base, draws[m], e), wopt.Model, wopt.MaxDistKm, avg, wopt.h10)
+		}
 	}
 	in := make([][]bool, e.Members)
 	out := make([][]bool, e.Members)
@@ -90,7 +96,7 @@ func runEnsemble(base *trackSteps, wopt WindOptions, avg Averaging, cranes []cra
 	for range min(runtime.GOMAXPROCS(0), e.Members) {
 		wg.Go(func() {
 			for m := range next {
-				sp := paramsFromSteps(perturbSteps(base, draws[m], e), wopt.Model, wopt.MaxDistKm, avg, wopt.h10)
+				sp := member(m)
 				in[m], out[m] = make([]bool, len(cranes)), make([]bool, len(cranes))
 				for i, c := range cranes {
 					sp.speedsAt(c.at.Lat, c.at.Lon, func(_ int, v float64) {
@@ -123,6 +129,91 @@ func runEnsemble(base *trackSteps, wopt WindOptions, avg Averaging, cranes []cra
 		pOut[i] /= float64(e.Members)
 	}
 	return pIn, pOut
+}
+
+// memberDraws returns the members' standard-normal errors, drawn in member
+// order from the ensemble's seed.
+func memberDraws(e EnsembleOptions) []ensembleDraw {
+	rng := rand.New(rand.NewPCG(e.Seed, 0x5177_7717_7e11_0001))
+	draws := make([]ensembleDraw, e.Members)
+	for m := range draws {
+		draws[m] = ensembleDraw{rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64()}
+	}
+	return draws
+}
+
+// MemberCache keeps the wind parameters of the ensemble members of the
+// latest tracks, so that the projects forecast under one advisory share
+// them: they depend on the track, the wind options and the ensemble, not
+// on the project, and computing them is most of a forecast (86 % of the
+// typhoon model's time in `go run ./bench forecast`). The zero value is
+// ready; it is safe for concurrent use, and a set of members is computed
+// once even when many forecasts ask for it at the same time.
+type MemberCache struct {
+	mu      sync.Mutex
+	entries []*memberEntry // least recently used first
+}
+
+// maxMemberEntries bounds a MemberCache: an advisory and the one before it,
+// with room for a drill's.
+const maxMemberEntries = 4
+
+type memberEntry struct {
+	steps   *trackSteps
+	wopt    WindOptions
+	avg     Averaging
+	ens     EnsembleOptions
+	once    sync.Once
+	members []*stepParams
+}
+
+// members returns the parameters of every member, computing them (in
+// parallel) the first time.
+func (c *MemberCache) members(base *trackSteps, wopt WindOptions, avg Averaging, e EnsembleOptions) []*stepParams {
+	c.mu.Lock()
+	var entry *memberEntry
+	for i, en := range c.entries {
+		if en.wopt == wopt && en.avg == avg && en.ens == e && sameSteps(en.steps, base) {
+			entry = en
+			c.entries = append(append(c.entries[:i:i], c.entries[i+1:]...), en) // most recent last
+			break
+		}
+	}
+	if entry == nil {
+		entry = &memberEntry{steps: base, wopt: wopt, avg: avg, ens: e}
+		if len(c.entries) == maxMemberEntries {
+			c.entries = c.entries[1:]
+		}
+		c.entries = append(c.entries, entry)
+	}
+	c.mu.Unlock()
+	entry.once.Do(func() {
+		draws := memberDraws(e)
+		entry.members = make([]*stepParams, e.Members)
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for range min(runtime.GOMAXPROCS(0), e.Members) {
+			wg.Go(func() {
+				for m := range next {
+					entry.members[m] = paramsFromSteps(perturbSteps(base, draws[m], e), wopt.Model, wopt.MaxDistKm, avg, wopt.h10)
+				}
+			})
+		}
+		for m := range e.Members {
+			next <- m
+		}
+		close(next)
+		wg.Wait()
+	})
+	return entry.members
+}
+
+// sameSteps reports whether two resampled tracks are the same.
+func sameSteps(a, b *trackSteps) bool {
+	return slices.EqualFunc(a.t, b.t, time.Time.Equal) &&
+		slices.Equal(a.lat, b.lat) && slices.Equal(a.lon, b.lon) && slices.Equal(a.pres, b.pres) &&
+		slices.Equal(a.env, b.env) && slices.Equal(a.vmax1, b.vmax1) && slices.Equal(a.rmwKm, b.rmwKm) &&
+		slices.Equal(a.r30Km, b.r30Km) && slices.Equal(a.r50Km, b.r50Km)
 }
 
 // perturbSteps returns a copy of s moved and scaled by one member's errors.
