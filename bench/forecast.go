@@ -96,12 +96,12 @@ func forecastScenario(args []string, out io.Writer) error {
 	fmt.Fprintf(&sb, "Load average before the models ran: %s (other work shared the machine).\n\n", load0)
 	fmt.Fprintf(&sb, "City: %d projects, %d sites, %d tower cranes (seed 1); %d min of live events (each sensor every %s on average) after the bootstrap; typhoon advisory %s issued %s with the track passing the city's centre %s later, on %d of %d twins.\n\n",
 		c.projects, c.sites, countCranes(c.twins), *steady, c.interval.Round(time.Second), adv.Name, adv.Issued.Start(time.UTC).Format("2006-01-02 15:04Z"), *stormIn, advised, len(c.twins))
-	fmt.Fprintf(&sb, "| model | cost | twins | runs | not applicable | mean per run (one core) | p99 | max | runs/s one core | runs/s %d cores | speed-up |\n", cores)
-	fmt.Fprintf(&sb, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	fmt.Fprintf(&sb, "| model | cost | twins | first run | runs | not applicable | mean per run (one core) | p99 | max | runs/s one core | runs/s %d cores | speed-up |\n", cores)
+	fmt.Fprintf(&sb, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range rows {
 		ts := slices.Sorted(slices.Values(r.times))
 		if len(ts) == 0 {
-			fmt.Fprintf(&sb, "| %s | %s | %d | 0 | %d | – | – | – | – | – | – |\n", r.name, r.cost, r.calls, r.na)
+			fmt.Fprintf(&sb, "| %s | %s | %d | – | 0 | %d | – | – | – | – | – | – |\n", r.name, r.cost, r.calls, r.na)
 			continue
 		}
 		var sum time.Duration
@@ -114,7 +114,11 @@ func forecastScenario(args []string, out io.Writer) error {
 			all = fmt.Sprintf("%.0f", float64(len(ts))/r.wall.Seconds())
 			speed = fmt.Sprintf("%.2f×", float64(len(ts))/r.wall.Seconds()/one)
 		}
-		fmt.Fprintf(&sb, "| %s | %s | %d | %d | %d | %s | %s | %s | %.0f | %s | %s |\n", r.name, r.cost, r.calls, len(ts), r.na,
+		first := "–"
+		if r.first > 0 {
+			first = fmtMicros(r.first)
+		}
+		fmt.Fprintf(&sb, "| %s | %s | %d | %s | %d | %d | %s | %s | %s | %.0f | %s | %s |\n", r.name, r.cost, r.calls, first, len(ts), r.na,
 			fmtMicros(sum/time.Duration(len(ts))), fmtMicros(ts[min(len(ts)-1, len(ts)*99/100)]), fmtMicros(ts[len(ts)-1]), one, all, speed)
 	}
 	fmt.Fprint(out, "\n"+sb.String())
@@ -127,6 +131,7 @@ type modelCost struct {
 	name, cost string
 	calls, na  int
 	times      []time.Duration // of the runs that applied, on one core
+	first      time.Duration   // of the first run that applied (the warm-up: what the model set up for all runs included), not in times
 	wall       time.Duration   // of the same runs on all cores
 }
 
@@ -141,7 +146,9 @@ func costOf(m predict.Model, views []*twin.ProjectView, cores int) (modelCost, e
 	ctx := context.Background()
 	prev := runtime.GOMAXPROCS(1)
 	for _, v := range views { // warm up: the first run of a model may load or set up what the others share
+		t0 := time.Now()
 		if _, err := m.Predict(ctx, v); err == nil {
+			r.first = time.Since(t0)
 			break
 		}
 	}
