@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -138,6 +139,13 @@ public-token-000001 public
 // wsServer runs a server over a live source with its feed.
 func wsServer(t *testing.T, mod func(*Config)) (*httptest.Server, *liveSource, *Server, *prometheus.Registry) {
 	t.Helper()
+	return startWSServer(t, mod, nil)
+}
+
+// startWSServer is wsServer with a hook on the server's connections
+// (http.Server.ConnState), set before it starts.
+func startWSServer(t *testing.T, mod func(*Config), connState func(net.Conn, http.ConnState)) (*httptest.Server, *liveSource, *Server, *prometheus.Registry) {
+	t.Helper()
 	src := newLiveSource(t)
 	tokens, err := ParseTokens([]byte(testTokens))
 	if err != nil {
@@ -156,7 +164,9 @@ func wsServer(t *testing.T, mod func(*Config)) (*httptest.Server, *liveSource, *
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
-	srv := httptest.NewServer(s)
+	srv := httptest.NewUnstartedServer(s)
+	srv.Config.ConnState = connState
+	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
@@ -194,13 +204,19 @@ type wsClient struct {
 
 func dial(t *testing.T, srv *httptest.Server, token string, header http.Header) (*wsClient, *http.Response, error) {
 	t.Helper()
+	return dialWith(t, websocket.DefaultDialer, srv, token, header)
+}
+
+// dialWith is dial with another dialer.
+func dialWith(t *testing.T, dialer *websocket.Dialer, srv *httptest.Server, token string, header http.Header) (*wsClient, *http.Response, error) {
+	t.Helper()
 	if header == nil {
 		header = http.Header{}
 	}
 	if token != "" {
 		header.Set("Authorization", "Bearer "+token)
 	}
-	conn, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", header)
+	conn, resp, err := dialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", header)
 	if err != nil {
 		return nil, resp, err
 	}
@@ -785,10 +801,33 @@ func TestServerRunAndClose(t *testing.T) {
 }
 
 // TestWSSlowClientDropped: a client that stops reading is dropped once a
-// write times out, and counted; the feed goes on for the others.
+// write times out, and counted; the feed goes on for the others. The
+// socket buffers of both ends are made small, so that a few updates fill
+// them however slowly a loaded machine runs the loop (Linux grows them to
+// megabytes otherwise).
 func TestWSSlowClientDropped(t *testing.T) {
-	srv, src, s, reg := wsServer(t, func(c *Config) { c.UpdatesPerSecond = 10000; c.WriteTimeout = 100 * time.Millisecond })
-	slow, _, err := dial(t, srv, "regulator-token-0001", nil)
+	const bufBytes = 8 << 10
+	small := func(c net.Conn) {
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetWriteBuffer(bufBytes) //nolint:errcheck // a larger buffer only makes the test slower
+			tc.SetReadBuffer(bufBytes)  //nolint:errcheck
+		}
+	}
+	srv, src, s, reg := startWSServer(t, func(c *Config) { c.UpdatesPerSecond = 10000; c.WriteTimeout = 100 * time.Millisecond },
+		func(c net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				small(c)
+			}
+		})
+	dialer := *websocket.DefaultDialer
+	dialer.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			small(c)
+		}
+		return c, err
+	}
+	slow, _, err := dialWith(t, &dialer, srv, "regulator-token-0001", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
