@@ -369,17 +369,18 @@ func producePaced(phase, ctx context.Context, pub *streams.Publisher, city *city
 	const tick, maxBehind = 5 * time.Millisecond, 100 * time.Millisecond
 	t := time.NewTicker(tick)
 	defer t.Stop()
-	start, owed, n := time.Now(), 0, 0
+	start := time.Now()
+	counted, n := 0, 0 // events produced or given up since start; events produced
 	for {
 		select {
 		case <-phase.Done():
 			return n, pub.Flush(ctx)
 		case now := <-t.C:
 			target := int(rate * now.Sub(start).Seconds())
-			if limit := int(rate * maxBehind.Seconds()); target-owed > limit {
-				owed = target - limit // the deficit beyond maxBehind is given up
+			if limit := int(rate * maxBehind.Seconds()); target-counted > limit {
+				counted = target - limit // the deficit beyond maxBehind is given up
 			}
-			due := target - owed
+			due := target - counted
 			if due <= 0 {
 				continue
 			}
@@ -392,7 +393,7 @@ func producePaced(phase, ctx context.Context, pub *streams.Publisher, city *city
 			if err := pub.Publish(ctx, evs...); err != nil {
 				return n, err
 			}
-			owed += due
+			counted += due
 			n += len(evs)
 		}
 	}
