@@ -8,11 +8,14 @@ func Partition(project string, n int32) int32 {
 	if n <= 0 {
 		return 0
 	}
-	return int32(murmur2([]byte(project))&0x7fffffff) % n
+	return int32(Murmur2([]byte(project))&0x7fffffff) % n
 }
 
-// murmur2 is the 32-bit MurmurHash2 with the seed Kafka uses (0x9747b28c).
-func murmur2(b []byte) uint32 {
+// Murmur2 is the 32-bit MurmurHash2 with the seed Kafka uses (0x9747b28c),
+// the hash of Kafka's default partitioner (Utils.murmur2); other clients
+// that must place keys as the engine does (the goka peer of the benchmark)
+// partition by it.
+func Murmur2(b []byte) uint32 {
 	const (
 		seed = 0x9747b28c
 		m    = 0x5bd1e995
