@@ -97,12 +97,7 @@ func compareScenario(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	w, err := newWorkload(f.projects, f.events, int32(f.partitions))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(progress, "%d bootstrap and %d live events of %d projects encoded (%.0f MB)\n", len(w.boot), len(w.live), f.projects, float64(w.bytes)/1e6)
-	addr, stop, err := startBenchBroker(ctx, f.broker, f.partitions, progress)
+	w, addr, stop, err := f.setUp(ctx, progress)
 	if err != nil {
 		return err
 	}

@@ -76,6 +76,21 @@ func (f *e2eFlags) check() error {
 	return nil
 }
 
+// setUp encodes the workload the flags ask for and starts the broker;
+// stop stops the broker.
+func (f *e2eFlags) setUp(ctx context.Context, out io.Writer) (w *workload, addr string, stop func(), err error) {
+	w, err = newWorkload(f.projects, f.events, int32(f.partitions))
+	if err != nil {
+		return nil, "", nil, err
+	}
+	fmt.Fprintf(out, "%d bootstrap and %d live events of %d projects encoded (%.0f MB)\n", len(w.boot), len(w.live), f.projects, float64(w.bytes)/1e6)
+	addr, stop, err = startBenchBroker(ctx, f.broker, f.partitions, out)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return w, addr, stop, nil
+}
+
 func (f *e2eFlags) rateText() string {
 	if f.rate == 0 {
 		return "as fast as the producer can"
@@ -95,12 +110,7 @@ func e2eScenario(ctx context.Context, args []string, out io.Writer) error {
 	if err := f.check(); err != nil {
 		return err
 	}
-	w, err := newWorkload(f.projects, f.events, int32(f.partitions))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "%d bootstrap and %d live events of %d projects encoded (%.0f MB)\n", len(w.boot), len(w.live), f.projects, float64(w.bytes)/1e6)
-	addr, stop, err := startBenchBroker(ctx, f.broker, f.partitions, out)
+	w, addr, stop, err := f.setUp(ctx, out)
 	if err != nil {
 		return err
 	}
