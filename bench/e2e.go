@@ -237,14 +237,7 @@ func newWorkload(projects, n int, partitions int32) (*workload, error) {
 		return encoded{stream: i, partition: streams.Partition(e.Project, partitions), key: []byte(e.Project), value: b, city: e.Project == twin.CityWide}, nil
 	}
 	boot := city.Bootstrap()
-	var registry, rest []*twin.Event
-	for _, e := range boot {
-		if twin.StreamOf(e.Type) == twin.StreamRegistry {
-			registry = append(registry, e)
-		} else {
-			rest = append(rest, e)
-		}
-	}
+	registry, rest := citysim.SplitRegistry(boot)
 	for _, e := range append(registry, rest...) {
 		r, err := enc(e)
 		if err != nil {

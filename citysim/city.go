@@ -285,6 +285,22 @@ func (c *City) Bootstrap() []*twin.Event {
 	return out
 }
 
+// SplitRegistry splits a bootstrap into its registry events (projects,
+// sites, equipment, plans) and the rest, each in its order. A runtime that
+// merges its topics by event time merges only what is in the log: producing
+// and flushing the registry first keeps a payment or a reading from
+// landing before its project's registration, which would dead-letter it.
+func SplitRegistry(evs []*twin.Event) (registry, rest []*twin.Event) {
+	for _, e := range evs {
+		if twin.StreamOf(e.Type) == twin.StreamRegistry {
+			registry = append(registry, e)
+		} else {
+			rest = append(rest, e)
+		}
+	}
+	return registry, rest
+}
+
 // unit is an owner, contractor or supervisor.
 type unit struct {
 	id   string

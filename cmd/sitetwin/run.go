@@ -393,14 +393,7 @@ func simulate(ctx context.Context, cfg runConfig, brokers []string, eng *streams
 	// log, and a payment batch that landed before its project's
 	// registration would be dead-lettered ("send project.registered first").
 	boot := city.Bootstrap()
-	var registry, rest []*twin.Event
-	for _, e := range boot {
-		if twin.StreamOf(e.Type) == twin.StreamRegistry {
-			registry = append(registry, e)
-		} else {
-			rest = append(rest, e)
-		}
-	}
+	registry, rest := citysim.SplitRegistry(boot)
 	for _, part := range [][]*twin.Event{registry, rest} {
 		if err := pub.Publish(ctx, part...); err != nil {
 			return err
