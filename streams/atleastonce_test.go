@@ -2,7 +2,6 @@ package streams
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -197,52 +196,4 @@ func committedAll(t *testing.T, brokers, group string) bool {
 		}
 	})
 	return all
-}
-
-// TestAtLeastOnceRewindsAfterPoison: with exactly-once off, a record whose
-// Apply panics still ends its checkpoint without committing: the consumer
-// rewinds to the committed offsets and the partition is restored, so the
-// records around it are applied once to the twins and the poison is
-// dead-lettered.
-func TestAtLeastOnceRewindsAfterPoison(t *testing.T) {
-	b := startBroker(t)
-	apply := func(p *twin.ProjectTwin, e *twin.Event, r *twin.Rules) (twin.Effects, error) {
-		if e.ID == "poison-1" {
-			p.Funds.DisbursedCNY += 1e9 // a half-done change the restore must undo
-			panic("rule exploded on purpose")
-		}
-		return twin.Apply(p, e, r)
-	}
-	e := runEngine(t, EngineConfig{Brokers: []string{b.Addr()}, Group: "poison-alo", AtLeastOnce: true, Apply: apply, CheckpointInterval: 100 * time.Millisecond})
-	ctx := context.Background()
-	pub, err := NewPublisher([]string{b.Addr()}, DefaultTopics(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	at := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
-	pay := func(id string, min int) *twin.Event {
-		return event(t, id, twin.TypeFundsDisbursed, "P-004", "", at.Add(time.Duration(min)*time.Minute), &twin.Payment{AmountCNY: 1e6})
-	}
-	if err := pub.Publish(ctx, append(registration(t, "P-004", at), pay("pay-1", 1), pay("poison-1", 2), pay("pay-2", 3))...); err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "both good payments applied", func() bool {
-		v, ok := e.Store().Twin("P-004")
-		return ok && v.Funds.Payments == 2
-	})
-	v, _ := e.Store().Twin("P-004")
-	if v.Funds.DisbursedCNY != 2e6 || v.AuditLength != 2 {
-		t.Fatalf("funds %+v audit %d: the poison's half-done change or a double payment survived", v.Funds, v.AuditLength)
-	}
-	reasons := deadLetters(t, b.Addr(), 1)
-	if r := reasons["poison-1"]; !strings.Contains(r, "rule exploded on purpose") {
-		t.Fatalf("dead letter of the poison: %q", r)
-	}
-	if st := e.Stats(); st.Aborts < 1 {
-		t.Errorf("stats %+v: no checkpoint was aborted", st)
-	}
 }

@@ -54,50 +54,55 @@ func peekID(b []byte) (string, string, error) {
 }
 
 // TestPoisonRecord: a record whose Apply panics does not take the engine
-// down or block its partition: the transaction is aborted, the partition
+// down or block its partition: the checkpoint is aborted (with exactly-once
+// off, the consumer rewinds to the committed offsets), the partition
 // restored, and the record dead-lettered with the panic; the records around
-// it are applied exactly once.
+// it are applied once to the twins.
 func TestPoisonRecord(t *testing.T) {
-	b := startBroker(t)
-	apply := func(p *twin.ProjectTwin, e *twin.Event, r *twin.Rules) (twin.Effects, error) {
-		if e.ID == "poison-1" {
-			p.Funds.DisbursedCNY += 1e9 // a half-done change the restore must undo
-			panic("rule exploded on purpose")
-		}
-		return twin.Apply(p, e, r)
-	}
-	e := runEngine(t, EngineConfig{Brokers: []string{b.Addr()}, Group: "poison", Apply: apply, CheckpointInterval: 100 * time.Millisecond})
-	ctx := context.Background()
-	pub, err := NewPublisher([]string{b.Addr()}, DefaultTopics(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	at := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
-	pay := func(id string, min int) *twin.Event {
-		return event(t, id, twin.TypeFundsDisbursed, "P-004", "", at.Add(time.Duration(min)*time.Minute), &twin.Payment{AmountCNY: 1e6})
-	}
-	evs := append(registration(t, "P-004", at), pay("pay-1", 1), pay("poison-1", 2), pay("pay-2", 3))
-	if err := pub.Publish(ctx, evs...); err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "both good payments applied", func() bool {
-		v, ok := e.Store().Twin("P-004")
-		return ok && v.Funds.Payments == 2
-	})
-	v, _ := e.Store().Twin("P-004")
-	if v.Funds.DisbursedCNY != 2e6 || v.AuditLength != 2 {
-		t.Fatalf("funds %+v audit %d: the poison's half-done change or a double payment survived", v.Funds, v.AuditLength)
-	}
-	reasons := deadLetters(t, b.Addr(), 1)
-	if r := reasons["poison-1"]; !strings.Contains(r, "panicked") || !strings.Contains(r, "rule exploded on purpose") {
-		t.Fatalf("dead letter of the poison: %q", r)
-	}
-	if st := e.Stats(); st.Aborts < 1 {
-		t.Errorf("stats %+v: no transaction was aborted", st)
+	for _, atLeastOnce := range []bool{false, true} {
+		t.Run(map[bool]string{false: "exactly-once", true: "at-least-once"}[atLeastOnce], func(t *testing.T) {
+			b := startBroker(t)
+			apply := func(p *twin.ProjectTwin, e *twin.Event, r *twin.Rules) (twin.Effects, error) {
+				if e.ID == "poison-1" {
+					p.Funds.DisbursedCNY += 1e9 // a half-done change the restore must undo
+					panic("rule exploded on purpose")
+				}
+				return twin.Apply(p, e, r)
+			}
+			e := runEngine(t, EngineConfig{Brokers: []string{b.Addr()}, Group: "poison", AtLeastOnce: atLeastOnce, Apply: apply, CheckpointInterval: 100 * time.Millisecond})
+			ctx := context.Background()
+			pub, err := NewPublisher([]string{b.Addr()}, DefaultTopics(), "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pub.Close()
+			at := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+			pay := func(id string, min int) *twin.Event {
+				return event(t, id, twin.TypeFundsDisbursed, "P-004", "", at.Add(time.Duration(min)*time.Minute), &twin.Payment{AmountCNY: 1e6})
+			}
+			evs := append(registration(t, "P-004", at), pay("pay-1", 1), pay("poison-1", 2), pay("pay-2", 3))
+			if err := pub.Publish(ctx, evs...); err != nil {
+				t.Fatal(err)
+			}
+			if err := pub.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "both good payments applied", func() bool {
+				v, ok := e.Store().Twin("P-004")
+				return ok && v.Funds.Payments == 2
+			})
+			v, _ := e.Store().Twin("P-004")
+			if v.Funds.DisbursedCNY != 2e6 || v.AuditLength != 2 {
+				t.Fatalf("funds %+v audit %d: the poison's half-done change or a double payment survived", v.Funds, v.AuditLength)
+			}
+			reasons := deadLetters(t, b.Addr(), 1)
+			if r := reasons["poison-1"]; !strings.Contains(r, "panicked") || !strings.Contains(r, "rule exploded on purpose") {
+				t.Fatalf("dead letter of the poison: %q", r)
+			}
+			if st := e.Stats(); st.Aborts < 1 {
+				t.Errorf("stats %+v: no checkpoint was aborted", st)
+			}
+		})
 	}
 }
 
