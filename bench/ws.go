@@ -50,6 +50,7 @@ func wsScenario(ctx context.Context, args []string, out io.Writer) error {
 	checkpoint := fs.Duration("checkpoint", 0, "the engine's checkpoint interval (0: its default, 250ms)")
 	updates := fs.Float64("updates-per-second", 0, "the dashboard's cap on change batches a second per client (0: its default, 4)")
 	results := fs.String("results", "bench/RESULTS.md", "append the figures to this file (empty: do not)")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of the phase with clients (engine, feed and clients) to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -153,6 +154,15 @@ func wsScenario(ctx context.Context, args []string, out io.Writer) error {
 		defer unwatch()
 		pctx, stop := context.WithTimeout(ctx, time.Duration(*seconds)*time.Second)
 		defer stop()
+		stopProfile := func() {}
+		if clients > 0 {
+			end, err := startProfile(*profile)
+			if err != nil {
+				return phaseResult{}, err
+			}
+			stopProfile = sync.OnceFunc(end) // at the end of the producing, or on an error
+		}
+		defer stopProfile()
 		ev0, t0 := eng.Stats().Events, time.Now()
 		errc := make(chan error, 2)
 		var produced int
@@ -172,6 +182,7 @@ func wsScenario(ctx context.Context, args []string, out io.Writer) error {
 			}
 		}
 		took := time.Since(t0).Seconds()
+		stopProfile()
 		r := phaseResult{name: name, clients: clients, rate: float64(eng.Stats().Events-ev0) / took, produced: float64(produced) / took}
 		time.Sleep(time.Second) // the last probes arrive
 		r.lat, r.probes, r.frames = col.summary()
