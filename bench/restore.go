@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -82,7 +81,7 @@ func restoreScenario(ctx context.Context, args []string, out io.Writer) error {
 	snaps := make(map[string][]byte, len(twins))
 	t0 = time.Now()
 	for id, p := range twins {
-		b, err := json.Marshal(p)
+		b, err := p.AppendSnapshot(nil)
 		if err != nil {
 			return fmt.Errorf("snapshot %s: %w", id, err)
 		}

@@ -92,11 +92,13 @@ func twinsScenario(args []string, out io.Writer) error {
 			mib(r.rss), kib(r.rss)/float64(r.projects), kib(r.rss)/float64(r.sites))
 	}
 	fmt.Fprintf(&sb, "\nSteady state: the bootstrap (registrations, history, the last day of pit readings), then %d minutes of live events at the rate that gives each sensor a reading every %s on average (citysim draws the sensor of each reading at random). Load average at the start: %s.\n", *steady, *every, load0)
-	fmt.Fprintf(&sb, "\nSnapshots (json.Marshal of each twin, as a checkpoint encodes a changed twin, and json.Unmarshal of that, as a restore decodes it; one goroutine):\n\n")
-	fmt.Fprintf(&sb, "| projects | JSON per project | encode per project | allocs | decode per project | allocs |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	fmt.Fprintf(&sb, "\nSnapshots, in the binary form a checkpoint writes for a changed twin (twin.ProjectTwin.AppendSnapshot) and in the JSON form (the dump's, and checkpoints of state version 1), each read back as a restore does (twin.DecodeSnapshot); one goroutine:\n\n")
+	fmt.Fprintf(&sb, "| projects | form | bytes per project | encode per project | allocs | decode per project | allocs |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range res {
-		fmt.Fprintf(&sb, "| %d | %.1f KB | %s | %.0f | %s | %.0f |\n", r.projects, r.snap.bytes/1000,
-			r.snap.encode.Round(time.Microsecond), r.snap.encAllocs, r.snap.decode.Round(time.Microsecond), r.snap.decAllocs)
+		for _, c := range r.snaps {
+			fmt.Fprintf(&sb, "| %d | %s | %.1f KB | %s | %.0f | %s | %.0f |\n", r.projects, c.form, c.bytes/1000,
+				c.encode.Round(time.Microsecond), c.encAllocs, c.decode.Round(time.Microsecond), c.decAllocs)
+		}
 	}
 	last := res[len(res)-1]
 	fmt.Fprintf(&sb, "\nWhere the heap of the %d-project city goes (each part dropped from every twin in turn; the fall of HeapAlloc after a GC):\n\n", last.projects)
@@ -127,15 +129,16 @@ type twinsResult struct {
 	cityStats
 	heap, rss int64 // over the baseline
 	parts     []twinPart
-	snap      snapshotCost
+	snaps     []snapshotCost
 	kinds     []kindFill
 	seenIDs   int
 }
 
-// snapshotCost is what the twins' snapshots cost, per project: JSON bytes,
-// and the time (on one core) and allocations of encoding them with
-// json.Marshal as a checkpoint does, and of decoding them as a restore does.
+// snapshotCost is what the twins' snapshots in one form cost, per project:
+// bytes, and the time (on one core) and allocations of encoding them, and
+// of decoding them as a restore does.
 type snapshotCost struct {
+	form                 string
 	bytes                float64
 	encode, decode       time.Duration
 	encAllocs, decAllocs float64
@@ -145,9 +148,9 @@ type snapshotCost struct {
 // goroutine, a chunk of twins at a time so that the snapshots of a
 // 100,000-twin city (several GB) are never held at once; encoding and
 // decoding are timed and counted apart.
-func snapshotTwins(twins []*twin.ProjectTwin) (snapshotCost, error) {
+func snapshotTwins(twins []*twin.ProjectTwin, form snapshotForm) (snapshotCost, error) {
 	const chunk = 1024
-	var c snapshotCost
+	c := snapshotCost{form: form.name}
 	var enc, dec time.Duration
 	var encAllocs, decAllocs, bytes uint64
 	snaps := make([][]byte, 0, chunk)
@@ -158,7 +161,7 @@ func snapshotTwins(twins []*twin.ProjectTwin) (snapshotCost, error) {
 		runtime.ReadMemStats(&m0)
 		t0 := time.Now()
 		for _, p := range twins[lo:min(len(twins), lo+chunk)] {
-			b, err := json.Marshal(p)
+			b, err := form.encode(p)
 			if err != nil {
 				return c, fmt.Errorf("snapshot %s: %w", p.ID, err)
 			}
@@ -167,8 +170,7 @@ func snapshotTwins(twins []*twin.ProjectTwin) (snapshotCost, error) {
 		t1 := time.Now()
 		runtime.ReadMemStats(&m1)
 		for _, b := range snaps {
-			var p twin.ProjectTwin
-			if err := json.Unmarshal(b, &p); err != nil {
+			if _, err := twin.DecodeSnapshot(b); err != nil {
 				return c, fmt.Errorf("restore a snapshot: %w", err)
 			}
 			bytes += uint64(len(b))
@@ -183,6 +185,18 @@ func snapshotTwins(twins []*twin.ProjectTwin) (snapshotCost, error) {
 	c.encode, c.decode = enc/time.Duration(len(twins)), dec/time.Duration(len(twins))
 	c.encAllocs, c.decAllocs = float64(encAllocs)/n, float64(decAllocs)/n
 	return c, nil
+}
+
+// snapshotForm is a form of a twin's snapshot and how to write it.
+type snapshotForm struct {
+	name   string
+	encode func(*twin.ProjectTwin) ([]byte, error)
+}
+
+// snapshotForms: the engine's checkpoints, then the JSON form.
+var snapshotForms = []snapshotForm{
+	{"binary", func(p *twin.ProjectTwin) ([]byte, error) { return p.AppendSnapshot(nil) }},
+	{"JSON", func(p *twin.ProjectTwin) ([]byte, error) { return json.Marshal(p) }},
 }
 
 // twinPart is what one part of the twins held.
@@ -246,8 +260,12 @@ func measureTwins(n int, every, steady time.Duration, rules *twin.Rules, profile
 			return r, err
 		}
 	}
-	if r.snap, err = snapshotTwins(twins); err != nil {
-		return r, err
+	for _, form := range snapshotForms {
+		c, err := snapshotTwins(twins, form)
+		if err != nil {
+			return r, err
+		}
+		r.snaps = append(r.snaps, c)
 	}
 	r.kinds, r.seenIDs = seriesFill(twins, rules)
 	r.parts = peelTwins(twins, heap1)

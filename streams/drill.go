@@ -200,7 +200,7 @@ func (w *worker) drillFork(drill, project string) (*twin.ProjectTwin, error) {
 	}
 	var fork *twin.ProjectTwin
 	if real, ok := w.twin(project); ok {
-		b, err := json.Marshal(real)
+		b, err := real.AppendSnapshot(nil)
 		if err != nil {
 			return nil, fmt.Errorf("fork twin %s for drill %s: %w", project, drill, err)
 		}

@@ -95,13 +95,13 @@ func ReadDump(ctx context.Context, brokers []string, topics Topics) (*Dump, Dump
 	for _, id := range sortedIDs(byID) {
 		// re-encode through the twin type, so the dump is in the current
 		// canonical form whatever version wrote the snapshot
-		var p twin.ProjectTwin
-		if err := json.Unmarshal(byID[id], &p); err != nil {
-			return nil, info, fmt.Errorf("%w: twin %s: %v", errBadSnapshot, id, err)
+		p, err := decodeTwin(id, byID[id])
+		if err != nil {
+			return nil, info, err
 		}
 		// predictions depend on when a model ran, not only on the events
 		p.Predictions = twin.Predictions{}
-		b, err := json.Marshal(&p)
+		b, err := json.Marshal(p)
 		if err != nil {
 			return nil, info, fmt.Errorf("twin %s: %w", id, err)
 		}
@@ -178,15 +178,16 @@ func RestoreDump(ctx context.Context, brokers []string, topics Topics, opts Topi
 	header := []kgo.RecordHeader{{Key: HeaderStateVersion, Value: []byte(StateVersion)}}
 	var recs []*kgo.Record
 	for _, raw := range d.Twins {
-		var p struct {
-			ID string `json:"id"`
+		// written in the form the engine writes (checked by DecodeDump)
+		p, err := twin.DecodeSnapshot(raw)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %v", errBadSnapshot, err)
 		}
-		json.Unmarshal(raw, &p) //nolint:errcheck // checked by DecodeDump
-		var compact bytes.Buffer
-		if err := json.Compact(&compact, raw); err != nil {
+		b, err := p.AppendSnapshot(nil)
+		if err != nil {
 			return 0, err
 		}
-		recs = append(recs, &kgo.Record{Topic: topics.State(), Partition: Partition(p.ID, n), Key: []byte(p.ID), Value: compact.Bytes(), Headers: header})
+		recs = append(recs, &kgo.Record{Topic: topics.State(), Partition: Partition(p.ID, n), Key: []byte(p.ID), Value: b, Headers: header})
 	}
 	meta, err := json.Marshal(partitionRecord{Version: 1, City: d.City})
 	if err != nil {

@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,8 +29,11 @@ const (
 	HeaderBroadcast = "sitetwin-broadcast"
 	// HeaderStateVersion is the format version of a twin-state record.
 	HeaderStateVersion = "sitetwin-state-version"
-	// StateVersion is the current twin-state format version.
-	StateVersion = "1"
+	// StateVersion is the twin-state format version this build writes:
+	// twins as binary snapshots (twin.ProjectTwin.AppendSnapshot), the
+	// partition record as JSON. Version 1 wrote twins as JSON; both are
+	// read (twin.DecodeSnapshot tells them apart by their first bytes).
+	StateVersion = "2"
 	// HeaderDrillEnd marks the last record of a drill, as the process
 	// that runs the drill produces it (Publisher.PublishLast); its value
 	// is the drill's id. Once the engine has applied it, the store shows
@@ -80,6 +84,7 @@ type worker struct {
 	end    []int64      // per input topic: the last stable offset known
 
 	dirty    map[string]bool // twins changed since the last checkpoint
+	snap     []byte          // room for encoding a snapshot, kept between checkpoints
 	meta     bool            // city state or waiting records changed since then
 	touched  map[string]bool // twins changed since the last commit (for the store)
 	alerts   []twin.Alert    // alerts since the last commit (for the store)
@@ -190,12 +195,13 @@ func (w *worker) allTwins() []string {
 	return sortedIDs(w.twins)
 }
 
+// decodeTwin decodes a twin's changelog snapshot, binary or JSON.
 func decodeTwin(id string, b []byte) (*twin.ProjectTwin, error) {
-	var p twin.ProjectTwin
-	if err := json.Unmarshal(b, &p); err != nil {
+	p, err := twin.DecodeSnapshot(b)
+	if err != nil {
 		return nil, fmt.Errorf("%w: twin %s: %v", errBadSnapshot, id, err)
 	}
-	return &p, nil
+	return p, nil
 }
 
 // warm decodes the restored snapshots in the background, a chunk at a
@@ -537,14 +543,15 @@ func (w *worker) checkpoint() {
 		if !ok {
 			continue
 		}
-		b, err := json.Marshal(p)
+		var err error
+		w.snap, err = p.AppendSnapshot(w.snap[:0])
 		if err != nil {
 			// A twin that cannot be written cannot be checkpointed: the
 			// engine must not commit past it.
 			w.e.produceFailed(fmt.Errorf("snapshot twin %s: %w", id, err))
 			continue
 		}
-		w.produce(w.stateRecord(id, b))
+		w.produce(w.stateRecord(id, bytes.Clone(w.snap)))
 	}
 	if w.meta {
 		// The waiting records of a topic are the last ones fetched from it

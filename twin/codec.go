@@ -86,6 +86,12 @@ func (bs *Buckets) UnmarshalJSON(data []byte) error {
 		*bs = Buckets{}
 		return err
 	}
+	return bs.readCompact(&d)
+}
+
+// readCompact reads the count and the buckets of the compact form, which
+// must take all of d.
+func (bs *Buckets) readCompact(d *decoder) error {
 	n, err := d.uvarint()
 	if err != nil || n > uint64(len(d.b)) {
 		return fmt.Errorf("buckets: %w", errCodec)
@@ -158,7 +164,11 @@ func (bs *Buckets) UnmarshalJSON(data []byte) error {
 // string in a snapshot).
 func (ids SeenIDs) MarshalText() ([]byte, error) {
 	var buf [4096]byte
-	b := append(buf[:0], codecV1)
+	return base64Text(ids.appendCompact(append(buf[:0], codecV1))), nil
+}
+
+// appendCompact appends the count and the ids in the compact form.
+func (ids *SeenIDs) appendCompact(b []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(ids.n))
 	var prev int64
 	for i := range ids.n {
@@ -167,7 +177,7 @@ func (ids SeenIDs) MarshalText() ([]byte, error) {
 		b = binary.AppendVarint(b, id.T-prev)
 		prev = id.T
 	}
-	return base64Text(b), nil
+	return b
 }
 
 // UnmarshalJSON reads the compact form.
@@ -178,30 +188,40 @@ func (ids *SeenIDs) UnmarshalJSON(data []byte) error {
 		*ids = SeenIDs{}
 		return err
 	}
+	out, err := readSeenIDs(&d)
+	if err != nil {
+		return err
+	}
+	*ids = out
+	return nil
+}
+
+// readSeenIDs reads the count and the ids of the compact form, which must
+// take all of d.
+func readSeenIDs(d *decoder) (SeenIDs, error) {
 	n, err := d.uvarint()
 	if err != nil || n > uint64(len(d.b)) {
-		return fmt.Errorf("seen ids: %w", errCodec)
+		return SeenIDs{}, fmt.Errorf("seen ids: %w", errCodec)
 	}
 	out := make([]SeenID, 0, n)
 	var prev int64
 	for range n {
 		if len(d.b) < 8 {
-			return fmt.Errorf("seen ids: %w", errCodec)
+			return SeenIDs{}, fmt.Errorf("seen ids: %w", errCodec)
 		}
 		h := binary.LittleEndian.Uint64(d.b)
 		d.b = d.b[8:]
 		delta, err := d.varint()
 		if err != nil {
-			return err
+			return SeenIDs{}, err
 		}
 		prev += delta
 		out = append(out, SeenID{H: h, T: prev})
 	}
 	if len(d.b) != 0 {
-		return fmt.Errorf("seen ids: %d bytes left over: %w", len(d.b), errCodec)
+		return SeenIDs{}, fmt.Errorf("seen ids: %d bytes left over: %w", len(d.b), errCodec)
 	}
-	*ids = SeenIDs{buf: out, n: len(out)}
-	return nil
+	return SeenIDs{buf: out, n: len(out)}, nil
 }
 
 // decoder reads a compact form.

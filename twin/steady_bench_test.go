@@ -1,6 +1,7 @@
 package twin_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"runtime"
 	"sync"
@@ -107,50 +108,76 @@ func heapNow() int64 {
 	return int64(m.HeapAlloc)
 }
 
-// BenchmarkSteadyTwinSnapshot encodes the steady twins as a checkpoint
-// does (json.Marshal of each), one project per iteration; it reports the
-// mean snapshot size and the heap the twins hold per site.
-func BenchmarkSteadyTwinSnapshot(b *testing.B) {
-	twins, sites := steadyTwins(b)
-	var size int
-	for _, p := range twins {
-		j, err := json.Marshal(p)
-		if err != nil {
-			b.Fatal(err)
-		}
-		size += len(j)
-	}
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if _, err := json.Marshal(twins[i%len(twins)]); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
-	b.ReportMetric(float64(size)/float64(len(twins)), "snapshot-B/project")
-	b.ReportMetric(float64(steady.heap)/float64(sites), "heap-B/site")
+// snapshotForms are the two forms of a twin's snapshot: JSON (the dump,
+// StateFun, changelogs of earlier versions) and binary (the engine's
+// checkpoints).
+var snapshotForms = []struct {
+	name   string
+	encode func(*twin.ProjectTwin) ([]byte, error)
+}{
+	{"json", func(p *twin.ProjectTwin) ([]byte, error) { return json.Marshal(p) }},
+	{"binary", func(p *twin.ProjectTwin) ([]byte, error) {
+		// as the engine's workers do: into room kept from the last
+		// snapshot, then copied out at its size
+		var err error
+		snapshotRoom, err = p.AppendSnapshot(snapshotRoom[:0])
+		return bytes.Clone(snapshotRoom), err
+	}},
 }
 
-// BenchmarkSteadyTwinRestore decodes the steady twins' snapshots, one
-// project per iteration, as a restore from the changelog does.
+var snapshotRoom []byte
+
+// BenchmarkSteadyTwinSnapshot encodes the steady twins as a checkpoint
+// does, in each form, one project per iteration; it reports the mean
+// snapshot size and the heap the twins hold per site.
+func BenchmarkSteadyTwinSnapshot(b *testing.B) {
+	twins, sites := steadyTwins(b)
+	for _, form := range snapshotForms {
+		b.Run(form.name, func(b *testing.B) {
+			var size int
+			for _, p := range twins {
+				j, err := form.encode(p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				size += len(j)
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := form.encode(twins[i%len(twins)]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(size)/float64(len(twins)), "snapshot-B/project")
+			b.ReportMetric(float64(steady.heap)/float64(sites), "heap-B/site")
+		})
+	}
+}
+
+// BenchmarkSteadyTwinRestore decodes the steady twins' snapshots in each
+// form, one project per iteration, as a restore from the changelog does.
 func BenchmarkSteadyTwinRestore(b *testing.B) {
 	twins, _ := steadyTwins(b)
-	snaps := make([][]byte, len(twins))
-	for i, p := range twins {
-		j, err := json.Marshal(p)
-		if err != nil {
-			b.Fatal(err)
-		}
-		snaps[i] = j
-	}
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		var p twin.ProjectTwin
-		if err := json.Unmarshal(snaps[i%len(snaps)], &p); err != nil {
-			b.Fatal(err)
-		}
-		i++
+	for _, form := range snapshotForms {
+		b.Run(form.name, func(b *testing.B) {
+			snaps := make([][]byte, len(twins))
+			for i, p := range twins {
+				j, err := form.encode(p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				snaps[i] = j
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := twin.DecodeSnapshot(snaps[i%len(snaps)]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
 	}
 }
