@@ -3,7 +3,8 @@
 //
 // It consumes the input topics given, from the oldest offset, in a goka
 // group whose group table (goka.Persist) holds each project's
-// *twin.ProjectTwin, encoded as sitetwin's changelog encodes it (JSON).
+// *twin.ProjectTwin, encoded as sitetwin's changelog encodes it (a binary
+// snapshot, twin.ProjectTwin.AppendSnapshot).
 // Every record is decoded with twin.Decode and applied with twin.Apply and
 // twin.DefaultRules, as the engine applies it; alerts and outbound requests
 // go to output topics. City-wide events (project "*") are fanned out to
