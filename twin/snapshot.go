@@ -1155,16 +1155,14 @@ func (r *snapReader) audit(a *AuditRecord) {
 }
 
 func (w *snapWriter) seen(s *Seen) {
-	if s.Keep == nil {
-		w.null()
-	} else {
-		w.count(len(s.Keep))
-		keys, mark := writeOrder(w, s.Keep)
-		for _, k := range keys {
-			w.str(k)
-		}
-		w.keys = w.keys[:mark]
+	// Keep is written as a map even when nil: a restored twin's Keep is
+	// never nil (see snapReader.seen)
+	w.count(len(s.Keep))
+	keys, mark := writeOrder(w, s.Keep)
+	for _, k := range keys {
+		w.str(k)
 	}
+	w.keys = w.keys[:mark]
 	w.seenIDs(&s.Recent)
 	if s.Sites == nil {
 		w.null()
