@@ -298,8 +298,21 @@ func (h *hub) drain() {
 			public[i] = mustJSON(h.s.kinds.publicAlert(a))
 		}
 	}
+	// each selection's rows gathered once, for all its clients
+	var batches map[string]*rowBatch
 	for c := range h.clients {
-		c.offer(h, changes, alerts, full, public)
+		var rows *rowBatch
+		if c.key != "" && len(changes) > 0 {
+			var made bool
+			if rows, made = batches[c.key]; !made {
+				rows = h.rowBatch(c, changes)
+				if batches == nil {
+					batches = map[string]*rowBatch{}
+				}
+				batches[c.key] = rows
+			}
+		}
+		c.offer(h, changes, rows, alerts, full, public)
 	}
 }
 

@@ -3,8 +3,6 @@ package dashboard
 import (
 	"encoding/json"
 	"testing"
-
-	"github.com/sitetwin/sitetwin/twin"
 )
 
 // FuzzParseTokens: a tokens file never panics the parser, and what it
@@ -47,8 +45,7 @@ func FuzzWSRequest(f *testing.F) {
 		}
 		p := []Principal{{Role: RoleRegulator}, {Role: RoleContractor, Unit: "C-2"}, {Role: RolePublic}}[int(role)%3]
 		c := &client{s: s, p: p, wake: make(chan struct{}, 1), done: make(chan struct{}),
-			subs: subs{districts: map[string]bool{}, twins: map[string]bool{}},
-			pend: pending{rows: map[string]json.RawMessage{}, twins: map[string]*twin.ProjectView{}}}
+			subs: subs{districts: map[string]bool{}, twins: map[string]bool{}}}
 		var req request
 		if json.Unmarshal(b, &req) != nil {
 			return // answered with an error before the hub

@@ -74,8 +74,8 @@ type subs struct {
 // pending is what waits to be sent to a client.
 type pending struct {
 	msgs    [][]byte                     // in order: acks, errors, snapshots
-	rows    map[string]json.RawMessage   // latest row per twin; nil: removed
-	twins   map[string]*twin.ProjectView // latest view per subscribed twin; nil: gone
+	rows    *rowBatch                    // latest row per twin, shared with the clients of the same selection; nil: none
+	twins   map[string]*twin.ProjectView // latest view per subscribed twin; nil: gone (the map made on first use)
 	alerts  []json.RawMessage            // oldest first
 	dropped int                          // alerts dropped since the last send
 	summary []byte
@@ -83,7 +83,7 @@ type pending struct {
 }
 
 func (p *pending) empty() bool {
-	return len(p.msgs) == 0 && len(p.rows) == 0 && len(p.twins) == 0 && len(p.alerts) == 0 && p.dropped == 0 && p.summary == nil && len(p.drill) == 0
+	return len(p.msgs) == 0 && p.rows == nil && len(p.twins) == 0 && len(p.alerts) == 0 && p.dropped == 0 && p.summary == nil && len(p.drill) == 0
 }
 
 // client is one websocket connection: a reader goroutine (requests,
@@ -96,6 +96,8 @@ type client struct {
 	wake chan struct{}
 	done chan struct{}
 	once sync.Once
+
+	key string // the selection of map rows (rowKey), owned by the hub's goroutine
 
 	mu   sync.Mutex
 	subs subs
@@ -150,12 +152,17 @@ func (c *client) wantsRow(r *row) bool {
 }
 
 // offer merges a batch of changes into what waits for the client, keeping
-// the latest state per twin; it runs on the hub's goroutine.
-func (c *client) offer(h *hub, changes []change, alerts []twin.Alert, full, public []json.RawMessage) {
+// the latest state per twin; rows are the map rows of the changes that the
+// client's selection sees (shared with the other clients of the same
+// selection; nil: none). It runs on the hub's goroutine.
+func (c *client) offer(h *hub, changes []change, rows *rowBatch, alerts []twin.Alert, full, public []json.RawMessage) {
 	c.mu.Lock()
 	any := false
-	for _, ch := range changes {
-		if c.subs.twins[ch.id] {
+	if len(c.subs.twins) > 0 {
+		for _, ch := range changes {
+			if !c.subs.twins[ch.id] {
+				continue
+			}
 			var v *twin.ProjectView
 			if ch.new != nil && (c.p.Role == RolePublic || c.p.sees(&ch.new.view.Info)) {
 				v = ch.new.view
@@ -163,23 +170,23 @@ func (c *client) offer(h *hub, changes []change, alerts []twin.Alert, full, publ
 			if _, waiting := c.pend.twins[ch.id]; waiting {
 				h.s.m.coalesced.WithLabelValues("twin").Inc()
 			}
+			if c.pend.twins == nil {
+				c.pend.twins = map[string]*twin.ProjectView{}
+			}
 			c.pend.twins[ch.id] = v
 			any = true
 		}
-		var now, before json.RawMessage
-		if c.wantsRow(ch.new) {
-			now = h.rowFor(c.p, ch.new)
+	}
+	if rows != nil {
+		if c.pend.rows == nil {
+			c.pend.rows = rows
+		} else {
+			var n int
+			c.pend.rows, n = rows.after(c.pend.rows)
+			if n > 0 {
+				h.s.m.coalesced.WithLabelValues("row").Add(float64(n))
+			}
 		}
-		if c.wantsRow(ch.old) {
-			before = h.rowFor(c.p, ch.old)
-		}
-		if now == nil && before == nil {
-			continue
-		}
-		if _, waiting := c.pend.rows[ch.id]; waiting {
-			h.s.m.coalesced.WithLabelValues("row").Inc()
-		}
-		c.pend.rows[ch.id] = now // nil: the client must forget it
 		any = true
 	}
 	if f := c.subs.alerts; f != nil {
@@ -215,34 +222,12 @@ func (c *client) offer(h *hub, changes []change, alerts []twin.Alert, full, publ
 func (c *client) take() (frames [][]byte, code int) {
 	c.mu.Lock()
 	p := c.pend
-	c.pend = pending{rows: map[string]json.RawMessage{}, twins: map[string]*twin.ProjectView{}}
+	c.pend = pending{}
 	code = c.code
 	c.mu.Unlock()
 	frames = append(p.msgs, drillFrames(p.drill)...)
-	if len(p.rows) > 0 {
-		// assembled by hand: the rows are encoded already, and
-		// json.Marshal would validate every byte of them again
-		var rows []json.RawMessage
-		var removed []string
-		for _, id := range sortedKeys(p.rows) {
-			if b := p.rows[id]; b != nil {
-				rows = append(rows, b)
-			} else {
-				removed = append(removed, id)
-			}
-		}
-		var buf bytes.Buffer
-		buf.WriteString(`{"type":"projects"`)
-		if len(rows) > 0 {
-			buf.WriteString(`,"projects":`)
-			joinRaw(&buf, rows)
-		}
-		if len(removed) > 0 {
-			buf.WriteString(`,"removed":`)
-			buf.Write(mustJSON(removed))
-		}
-		buf.WriteByte('}')
-		frames = append(frames, buf.Bytes())
+	if p.rows != nil {
+		frames = append(frames, p.rows.message()) // encoded once for the clients that share it
 	}
 	for _, id := range sortedKeys(p.twins) {
 		frames = append(frames, mustJSON(message{Type: "twin", Project: id, Twin: c.s.twinJSON(c.p, p.twins[id])}))
@@ -350,7 +335,6 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c := &client{
 		s: s, p: p, conn: conn, wake: make(chan struct{}, 1), done: make(chan struct{}),
 		subs: subs{districts: map[string]bool{}, twins: map[string]bool{}},
-		pend: pending{rows: map[string]json.RawMessage{}, twins: map[string]*twin.ProjectView{}},
 	}
 	if !s.hub.do(func() { s.hub.clients[c] = struct{}{} }) {
 		conn.Close()
@@ -492,6 +476,7 @@ func (h *hub) handle(c *client, req *request) {
 	var snap [][]byte
 	c.mu.Lock()
 	defer func() {
+		c.key = c.rowKey()
 		c.mu.Unlock()
 		c.signal()
 	}()
