@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sitetwin/sitetwin/twin"
 )
 
 // TestSharedRowsMatchPerClient: clients of many roles and selections,
@@ -217,4 +219,60 @@ func TestRowKey(t *testing.T) {
 	if k := mk(reg, false).rowKey(); k != "" {
 		t.Errorf("no map topic: key %q, want empty", k)
 	}
+}
+
+// TestTwinMessageAsMarshalled: the twin message assembled around the
+// shared encoding is the bytes json.Marshal gives, for every form.
+func TestTwinMessageAsMarshalled(t *testing.T) {
+	src := newSource(t)
+	s, err := New(Config{Source: src, Open: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range src.Twins() {
+		s.hub.update(v.ID, v)
+	}
+	for _, p := range []Principal{{Role: RoleRegulator}, {Role: RoleContractor, Unit: "C-1"}, {Role: RolePublic}} {
+		c := &client{s: s, p: p}
+		for _, id := range []string{"P-001", "P-002", "P-003", "P-<gone>&"} {
+			r := s.hub.rows[id]
+			var v *twin.ProjectView
+			if r != nil {
+				v = r.view
+			}
+			want := mustJSON(message{Type: "twin", Project: id, Twin: s.twinJSON(p, v)})
+			for range 2 { // encoded, then shared
+				if got := c.twinMessage(id, r); !bytes.Equal(got, want) {
+					t.Fatalf("%s, %s: got\n%s\nwant\n%s", p.Role, id, got, want)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkTwinMessages: one change of a twin sent to 100 clients of the
+// twin topic, each encoding it (as before) or sharing one encoding.
+func BenchmarkTwinMessages(b *testing.B) {
+	src := newSource(b)
+	s, err := New(Config{Source: src, Open: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, _ := src.Twin("P-001")
+	c := &client{s: s, p: Principal{Role: RoleRegulator}}
+	b.Run("per client", func(b *testing.B) {
+		for b.Loop() {
+			for range 100 {
+				_ = mustJSON(message{Type: "twin", Project: v.ID, Twin: s.twinJSON(c.p, v)})
+			}
+		}
+	})
+	b.Run("shared", func(b *testing.B) {
+		for b.Loop() {
+			r := &row{view: v} // a new view: encoded once
+			for range 100 {
+				_ = c.twinMessage(v.ID, r)
+			}
+		}
+	})
 }

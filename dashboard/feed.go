@@ -68,7 +68,8 @@ func (t *tally) add(r *row, sign int) {
 }
 
 // row is what the feed keeps of a twin: its view, who may see it, and its
-// map row encoded once for each audience.
+// map row encoded once for each audience; the whole twin too, for the
+// clients of the twin topic, when the first of them needs it.
 type row struct {
 	view     *twin.ProjectView
 	district string // lower case
@@ -76,6 +77,25 @@ type row struct {
 	alarms   AlarmCounts
 	full     json.RawMessage // ProjectRow
 	public   json.RawMessage // PublicRow
+	twins    [2]encodedTwin  // the view in full, in public form
+}
+
+// encodedTwin is a view encoded once for the clients that share it.
+type encodedTwin struct {
+	once sync.Once
+	b    json.RawMessage
+}
+
+// twinJSON returns the whole twin as p may see it (p must see it),
+// encoded on the first call for its form; the bytes are shared and must
+// not be modified. Safe for concurrent use.
+func (r *row) twinJSON(s *Server, p Principal) json.RawMessage {
+	t := &r.twins[0]
+	if p.Role == RolePublic {
+		t = &r.twins[1]
+	}
+	t.once.Do(func() { t.b = s.twinJSON(p, r.view) })
+	return t.b
 }
 
 func (r *row) parties() []string {

@@ -73,11 +73,11 @@ type subs struct {
 
 // pending is what waits to be sent to a client.
 type pending struct {
-	msgs    [][]byte                     // in order: acks, errors, snapshots
-	rows    *rowBatch                    // latest row per twin, shared with the clients of the same selection; nil: none
-	twins   map[string]*twin.ProjectView // latest view per subscribed twin; nil: gone (the map made on first use)
-	alerts  []json.RawMessage            // oldest first
-	dropped int                          // alerts dropped since the last send
+	msgs    [][]byte          // in order: acks, errors, snapshots
+	rows    *rowBatch         // latest row per twin, shared with the clients of the same selection; nil: none
+	twins   map[string]*row   // latest row per subscribed twin; nil: gone (the map made on first use)
+	alerts  []json.RawMessage // oldest first
+	dropped int               // alerts dropped since the last send
 	summary []byte
 	drill   []drillMsg // drill messages, in order
 }
@@ -163,17 +163,17 @@ func (c *client) offer(h *hub, changes []change, rows *rowBatch, alerts []twin.A
 			if !c.subs.twins[ch.id] {
 				continue
 			}
-			var v *twin.ProjectView
+			var r *row
 			if ch.new != nil && (c.p.Role == RolePublic || c.p.sees(&ch.new.view.Info)) {
-				v = ch.new.view
+				r = ch.new
 			}
 			if _, waiting := c.pend.twins[ch.id]; waiting {
 				h.s.m.coalesced.WithLabelValues("twin").Inc()
 			}
 			if c.pend.twins == nil {
-				c.pend.twins = map[string]*twin.ProjectView{}
+				c.pend.twins = map[string]*row{}
 			}
-			c.pend.twins[ch.id] = v
+			c.pend.twins[ch.id] = r
 			any = true
 		}
 	}
@@ -230,7 +230,7 @@ func (c *client) take() (frames [][]byte, code int) {
 		frames = append(frames, p.rows.message()) // encoded once for the clients that share it
 	}
 	for _, id := range sortedKeys(p.twins) {
-		frames = append(frames, mustJSON(message{Type: "twin", Project: id, Twin: c.s.twinJSON(c.p, p.twins[id])}))
+		frames = append(frames, c.twinMessage(id, p.twins[id]))
 	}
 	if len(p.alerts) > 0 || p.dropped > 0 {
 		alerts := make([]json.RawMessage, 0, len(p.alerts))
@@ -262,6 +262,24 @@ func joinRaw(buf *bytes.Buffer, items []json.RawMessage) {
 		buf.Write(it)
 	}
 	buf.WriteByte(']')
+}
+
+// twinMessage returns the "twin" message of a subscribed twin (r nil: it
+// went, or the client may no longer see it): the twin encoded once for
+// every client of its form, the message around it assembled by hand, as
+// json.Marshal would write it.
+func (c *client) twinMessage(id string, r *row) []byte {
+	t := json.RawMessage("null")
+	if r != nil {
+		t = r.twinJSON(c.s, c.p)
+	}
+	idJSON := mustJSON(id)
+	b := make([]byte, 0, len(`{"type":"twin","project":,"twin":}`)+len(idJSON)+len(t))
+	b = append(b, `{"type":"twin","project":`...)
+	b = append(b, idJSON...)
+	b = append(b, `,"twin":`...)
+	b = append(b, t...)
+	return append(b, '}')
 }
 
 // twinJSON encodes a view as p may see it; "null" for nil.
@@ -546,7 +564,7 @@ func (h *hub) handle(c *client, req *request) {
 		}
 		c.subs.twins[id] = true
 		delete(c.pend.twins, id) // the snapshot is newer
-		snap = [][]byte{mustJSON(message{Type: "snapshot", Topic: "twin", Project: id, Twin: h.s.twinJSON(c.p, r.view)})}
+		snap = [][]byte{mustJSON(message{Type: "snapshot", Topic: "twin", Project: id, Twin: r.twinJSON(h.s, c.p)})}
 	case "alerts":
 		if !on {
 			c.subs.alerts = nil
