@@ -48,7 +48,7 @@ func wsScenario(ctx context.Context, args []string, out io.Writer) error {
 	partitions := fs.Int("partitions", 6, "partitions of the topics")
 	rate := fs.Float64("rate", 0, "live events per second the producer holds (e.g. 50000); 0: as fast as the engine applies them")
 	checkpoint := fs.Duration("checkpoint", 0, "the engine's checkpoint interval (0: its default, 250ms)")
-	updates := fs.Float64("updates-per-second", 0, "the dashboard's cap on change batches a second per client (0: its default, 4)")
+	updates := fs.Float64("updates-per-second", 0, "the dashboard's cap on change batches a second per client (0: its default, 10)")
 	results := fs.String("results", "bench/RESULTS.md", "append the figures to this file (empty: do not)")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the phase with clients (engine, feed and clients) to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {

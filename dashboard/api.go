@@ -74,7 +74,7 @@ type Config struct {
 	Load func() Load
 	// UpdatesPerSecond caps how often a websocket client is sent changes;
 	// changes in between are coalesced to the latest state per twin.
-	// Default 4.
+	// Default 10 (a change waits at most 100 ms for its client's turn).
 	UpdatesPerSecond float64
 	// MessagesPerSecond caps the requests a client may send (with a burst
 	// of twice as many); a client above it is closed. Default 10.
@@ -133,7 +133,7 @@ func New(cfg Config) (*Server, error) {
 			*x = d
 		}
 	}
-	def(&cfg.UpdatesPerSecond, 4)
+	def(&cfg.UpdatesPerSecond, 10)
 	def(&cfg.MessagesPerSecond, 10)
 	for _, d := range []struct {
 		p *time.Duration
