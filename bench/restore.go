@@ -30,6 +30,7 @@ func restoreScenario(ctx context.Context, args []string, out io.Writer) error {
 	steady := fs.Int("steady-minutes", 0, "minutes of live events (one per project per second of event time) applied after the bootstrap, for steady-state twins with sensor history")
 	partitions := fs.Int("partitions", 6, "partitions of the topics")
 	results := fs.String("results", "bench/RESULTS.md", "append the figures to this file (empty: do not)")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of the restore (engine start until every twin is decoded and listed) to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -138,6 +139,11 @@ func restoreScenario(ctx context.Context, args []string, out io.Writer) error {
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
+	stopProfile, err := startProfile(*profile)
+	if err != nil {
+		cancel()
+		return err
+	}
 	t0 = time.Now()
 	go func() { done <- eng.Run(rctx) }()
 	select {
@@ -154,6 +160,7 @@ func restoreScenario(ctx context.Context, args []string, out io.Writer) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	warm := time.Since(t0)
+	stopProfile()
 	runtime.GC()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
