@@ -86,17 +86,16 @@ type snapWriter struct {
 	keys []string
 }
 
-func (w *snapWriter) uint(v uint64)    { w.b = binary.AppendUvarint(w.b, v) }
-func (w *snapWriter) int(v int64)      { w.b = binary.AppendVarint(w.b, v) }
-func (w *snapWriter) float(v float64)  { w.b = appendFloat(w.b, v) }
-func (w *snapWriter) level(l Level)    { w.b = append(w.b, byte(l)) }
-func (w *snapWriter) health(h Health)  { w.str(string(h)) }
-func (w *snapWriter) str(s string)     { w.uint(uint64(len(s))); w.b = append(w.b, s...) }
-func (w *snapWriter) bytes(s []byte)   { w.uint(uint64(len(s))); w.b = append(w.b, s...) }
-func (w *snapWriter) count(n int)      { w.uint(uint64(n) + 1) }
-func (w *snapWriter) null()            { w.uint(0) }
-func (w *snapWriter) present(ok bool)  { w.flag(ok) }
-func (w *snapWriter) duration(d int64) { w.int(d) }
+func (w *snapWriter) uint(v uint64)   { w.b = binary.AppendUvarint(w.b, v) }
+func (w *snapWriter) int(v int64)     { w.b = binary.AppendVarint(w.b, v) }
+func (w *snapWriter) float(v float64) { w.b = appendFloat(w.b, v) }
+func (w *snapWriter) level(l Level)   { w.b = append(w.b, byte(l)) }
+func (w *snapWriter) health(h Health) { w.str(string(h)) }
+func (w *snapWriter) str(s string)    { w.uint(uint64(len(s))); w.b = append(w.b, s...) }
+func (w *snapWriter) bytes(s []byte)  { w.uint(uint64(len(s))); w.b = append(w.b, s...) }
+func (w *snapWriter) count(n int)     { w.uint(uint64(n) + 1) }
+func (w *snapWriter) null()           { w.uint(0) }
+func (w *snapWriter) present(ok bool) { w.flag(ok) }
 
 func (w *snapWriter) flag(v bool) {
 	if v {
@@ -164,6 +163,45 @@ func writeOrder[V any](w *snapWriter, m map[string]V) (keys []string, mark int) 
 	keys = w.keys[mark:]
 	slices.Sort(keys)
 	return keys, mark
+}
+
+// writeMap writes a map in key order, each value by f; nil is kept apart
+// from empty. readMap reads it back.
+func writeMap[V any](w *snapWriter, m map[string]V, f func(V)) {
+	if m == nil {
+		w.null()
+		return
+	}
+	w.count(len(m))
+	keys, mark := writeOrder(w, m)
+	for _, k := range keys {
+		w.str(k)
+		f(m[k])
+	}
+	w.keys = w.keys[:mark]
+}
+
+// writePtrs writes a map of pointers, a nil one as absent.
+func writePtrs[V any](w *snapWriter, m map[string]*V, f func(*V)) {
+	writeMap(w, m, func(v *V) {
+		w.present(v != nil)
+		if v != nil {
+			f(v)
+		}
+	})
+}
+
+// writeList writes a list, each element by f; nil is kept apart from
+// empty. readList reads it back.
+func writeList[T any](w *snapWriter, l []T, f func(*T)) {
+	if l == nil {
+		w.null()
+		return
+	}
+	w.count(len(l))
+	for i := range l {
+		f(&l[i])
+	}
 }
 
 // snapReader reads a binary snapshot. The first error sticks: every read
@@ -244,8 +282,6 @@ func (r *snapReader) level() Level {
 }
 
 func (r *snapReader) health() Health { return Health(r.str()) }
-
-func (r *snapReader) duration() int64 { return r.int() }
 
 // raw returns the next length-prefixed bytes, without copying.
 func (r *snapReader) raw() []byte {
@@ -351,6 +387,43 @@ func (r *snapReader) json(v any) {
 	}
 }
 
+// readMap reads what writeMap wrote.
+func readMap[V any](r *snapReader, f func() V) map[string]V {
+	n, isNil := r.count()
+	if isNil {
+		return nil
+	}
+	m := make(map[string]V, n)
+	for range n {
+		k := r.str()
+		m[k] = f()
+	}
+	return m
+}
+
+// readPtrs reads what writePtrs wrote.
+func readPtrs[V any](r *snapReader, f func() *V) map[string]*V {
+	return readMap(r, func() *V {
+		if !r.present() {
+			return nil
+		}
+		return f()
+	})
+}
+
+// readList reads what writeList wrote.
+func readList[T any](r *snapReader, f func(*T)) []T {
+	n, isNil := r.count()
+	if isNil {
+		return nil
+	}
+	l := make([]T, n)
+	for i := range l {
+		f(&l[i])
+	}
+	return l
+}
+
 // The twin's types, each written and read in the order of its fields.
 
 func (w *snapWriter) project(p *ProjectTwin) error {
@@ -359,75 +432,29 @@ func (w *snapWriter) project(p *ProjectTwin) error {
 	w.info(&p.Info)
 	w.time(p.Clock)
 	w.time(p.Evaluated)
-	if p.Milestones == nil {
-		w.null()
-	} else {
-		w.count(len(p.Milestones))
-		for _, m := range p.Milestones {
-			w.present(m != nil)
-			if m != nil {
-				w.milestone(m)
-			}
+	writeList(w, p.Milestones, func(m **Milestone) {
+		w.present(*m != nil)
+		if *m != nil {
+			w.milestone(*m)
 		}
-	}
+	})
 	w.schedule(&p.Schedule)
 	w.funds(&p.Funds)
-	if p.Hazards == nil {
-		w.null()
-	} else {
-		w.count(len(p.Hazards))
-		keys, mark := writeOrder(w, p.Hazards)
-		for _, k := range keys {
-			w.str(k)
-			h := p.Hazards[k]
-			w.present(h != nil)
-			if h != nil {
-				w.hazard(h)
-			}
-		}
-		w.keys = w.keys[:mark]
-	}
+	writePtrs(w, p.Hazards, w.hazard)
 	w.float(p.Credit.Score)
-	if p.Credit.Changes == nil {
-		w.null()
-	} else {
-		w.count(len(p.Credit.Changes))
-		for i := range p.Credit.Changes {
-			c := &p.Credit.Changes[i]
-			w.time(c.Time)
-			w.float(c.Delta)
-			w.str(c.Reason)
-		}
-	}
-	if p.Sites == nil {
-		w.null()
-	} else {
-		w.count(len(p.Sites))
-		keys, mark := writeOrder(w, p.Sites)
-		for _, k := range keys {
-			w.str(k)
-			s := p.Sites[k]
-			w.present(s != nil)
-			if s != nil {
-				w.site(s)
-			}
-		}
-		w.keys = w.keys[:mark]
-	}
-	w.alarms(p.Alarms)
+	writeList(w, p.Credit.Changes, func(c *CreditChange) {
+		w.time(c.Time)
+		w.float(c.Delta)
+		w.str(c.Reason)
+	})
+	writePtrs(w, p.Sites, w.site)
+	writePtrs(w, p.Alarms, w.alarm)
 	if err := w.weather(&p.Weather); err != nil {
 		return err
 	}
 	w.health(p.Health)
 	w.strs(p.Reasons)
-	if p.Audit == nil {
-		w.null()
-	} else {
-		w.count(len(p.Audit))
-		for i := range p.Audit {
-			w.audit(&p.Audit[i])
-		}
-	}
+	writeList(w, p.Audit, w.audit)
 	// filings and predictions: JSON parts, absent when there are none
 	w.present(p.Filings != nil)
 	if p.Filings != nil {
@@ -455,58 +482,26 @@ func (r *snapReader) project() *ProjectTwin {
 	r.info(&p.Info)
 	p.Clock = r.time()
 	p.Evaluated = r.time()
-	if n, isNil := r.count(); !isNil {
-		p.Milestones = make([]*Milestone, n)
-		for i := range p.Milestones {
-			if r.present() {
-				p.Milestones[i] = r.milestone()
-			}
+	p.Milestones = readList(r, func(m **Milestone) {
+		if r.present() {
+			*m = r.milestone()
 		}
-	}
+	})
 	r.schedule(&p.Schedule)
 	r.funds(&p.Funds)
-	if n, isNil := r.count(); !isNil {
-		p.Hazards = make(map[string]*Hazard, n)
-		for range n {
-			k := r.str()
-			var h *Hazard
-			if r.present() {
-				h = r.hazard()
-			}
-			p.Hazards[k] = h
-		}
-	}
+	p.Hazards = readPtrs(r, r.hazard)
 	p.Credit.Score = r.float()
-	if n, isNil := r.count(); !isNil {
-		p.Credit.Changes = make([]CreditChange, n)
-		for i := range p.Credit.Changes {
-			c := &p.Credit.Changes[i]
-			c.Time = r.time()
-			c.Delta = r.float()
-			c.Reason = r.str()
-		}
-	}
-	if n, isNil := r.count(); !isNil {
-		p.Sites = make(map[string]*SiteTwin, n)
-		for range n {
-			k := r.str()
-			var s *SiteTwin
-			if r.present() {
-				s = r.site()
-			}
-			p.Sites[k] = s
-		}
-	}
-	p.Alarms = r.alarms()
+	p.Credit.Changes = readList(r, func(c *CreditChange) {
+		c.Time = r.time()
+		c.Delta = r.float()
+		c.Reason = r.str()
+	})
+	p.Sites = readPtrs(r, r.site)
+	p.Alarms = readPtrs(r, r.alarm)
 	r.weather(&p.Weather)
 	p.Health = r.health()
 	p.Reasons = r.strs()
-	if n, isNil := r.count(); !isNil {
-		p.Audit = make([]AuditRecord, n)
-		for i := range p.Audit {
-			r.audit(&p.Audit[i])
-		}
-	}
+	p.Audit = readList(r, r.audit)
 	if r.present() {
 		r.json(&p.Filings)
 	}
@@ -654,31 +649,18 @@ func (w *snapWriter) funds(f *Funds) {
 	w.float(f.WageBalanceCNY)
 	w.time(f.LastWagesPaid)
 	w.float(f.ArrearsDays)
-	if f.WagePayments == nil {
-		w.null()
-	} else {
-		w.count(len(f.WagePayments))
-		for _, t := range f.WagePayments {
-			w.time(t)
-		}
-	}
+	writeList(w, f.WagePayments, func(t *time.Time) { w.time(*t) })
 	w.float(f.ChangeOrdersCNY)
 	w.float(f.ChangeOrderDays)
 	w.int(int64(f.Payments))
 	w.str(f.LastPaymentEvent)
-	if f.WagePeriods == nil {
-		w.null()
-	} else {
-		w.count(len(f.WagePeriods))
-		for i := range f.WagePeriods {
-			p := &f.WagePeriods[i]
-			w.str(p.Period)
-			w.float(p.WorkerDays)
-			w.int(int64(p.Workers))
-			w.float(p.ExpectedCNY)
-			w.float(p.PaidCNY)
-		}
-	}
+	writeList(w, f.WagePeriods, func(p *WagePeriod) {
+		w.str(p.Period)
+		w.float(p.WorkerDays)
+		w.int(int64(p.Workers))
+		w.float(p.ExpectedCNY)
+		w.float(p.PaidCNY)
+	})
 	w.float(f.ArrearsCNY)
 	w.str(f.ArrearsWarning)
 }
@@ -691,27 +673,18 @@ func (r *snapReader) funds(f *Funds) {
 	f.WageBalanceCNY = r.float()
 	f.LastWagesPaid = r.time()
 	f.ArrearsDays = r.float()
-	if n, isNil := r.count(); !isNil {
-		f.WagePayments = make([]time.Time, n)
-		for i := range f.WagePayments {
-			f.WagePayments[i] = r.time()
-		}
-	}
+	f.WagePayments = readList(r, func(t *time.Time) { *t = r.time() })
 	f.ChangeOrdersCNY = r.float()
 	f.ChangeOrderDays = r.float()
 	f.Payments = int(r.int())
 	f.LastPaymentEvent = r.str()
-	if n, isNil := r.count(); !isNil {
-		f.WagePeriods = make([]WagePeriod, n)
-		for i := range f.WagePeriods {
-			p := &f.WagePeriods[i]
-			p.Period = r.str()
-			p.WorkerDays = r.float()
-			p.Workers = int(r.int())
-			p.ExpectedCNY = r.float()
-			p.PaidCNY = r.float()
-		}
-	}
+	f.WagePeriods = readList(r, func(p *WagePeriod) {
+		p.Period = r.str()
+		p.WorkerDays = r.float()
+		p.Workers = int(r.int())
+		p.ExpectedCNY = r.float()
+		p.PaidCNY = r.float()
+	})
 	f.ArrearsCNY = r.float()
 	f.ArrearsWarning = r.str()
 }
@@ -761,94 +734,31 @@ func (w *snapWriter) site(s *SiteTwin) {
 	w.float(s.Lon)
 	w.str(s.Terrain)
 	w.flag(s.Registered)
-	if s.Equipment == nil {
-		w.null()
-	} else {
-		w.count(len(s.Equipment))
-		keys, mark := writeOrder(w, s.Equipment)
-		for _, k := range keys {
-			w.str(k)
-			e := s.Equipment[k]
-			w.present(e != nil)
-			if e != nil {
-				w.equipment(e)
-			}
-		}
-		w.keys = w.keys[:mark]
-	}
-	if s.Series == nil {
-		w.null()
-	} else {
-		w.count(len(s.Series))
-		keys, mark := writeOrder(w, s.Series)
-		for _, k := range keys {
-			w.str(k)
-			x := s.Series[k]
-			w.present(x != nil)
-			if x != nil {
-				w.series(x)
-			}
-		}
-		w.keys = w.keys[:mark]
-	}
+	writePtrs(w, s.Equipment, w.equipment)
+	writePtrs(w, s.Series, w.series)
 	w.time(s.Clock)
-	w.alarms(s.Alarms)
-	if s.Values == nil {
-		w.null()
-	} else {
-		w.count(len(s.Values))
-		keys, mark := writeOrder(w, s.Values)
-		for _, k := range keys {
-			w.str(k)
-			v := s.Values[k]
-			w.present(v != nil)
-			if v != nil {
-				w.ruleValue(v)
-			}
-		}
-		w.keys = w.keys[:mark]
-	}
+	writePtrs(w, s.Alarms, w.alarm)
+	writePtrs(w, s.Values, w.ruleValue)
 	w.health(s.Health)
 	w.strs(s.Reasons)
 	w.int(s.Readings)
 	w.int(s.Late)
 	w.int(s.Expired)
-	if s.SensorAlarms == nil {
-		w.null()
-	} else {
-		w.count(len(s.SensorAlarms))
-		for i := range s.SensorAlarms {
-			w.time(s.SensorAlarms[i].Time)
-			w.str(s.SensorAlarms[i].Rule)
-		}
-	}
-	if s.Incidents == nil {
-		w.null()
-	} else {
-		w.count(len(s.Incidents))
-		for i := range s.Incidents {
-			in := &s.Incidents[i]
-			w.time(in.Time)
-			w.str(in.ID)
-			w.str(in.Severity)
-			w.str(in.Category)
-			w.str(in.Equipment)
-			w.int(int64(in.Injuries))
-		}
-	}
+	writeList(w, s.SensorAlarms, func(a *SensorAlarm) {
+		w.time(a.Time)
+		w.str(a.Rule)
+	})
+	writeList(w, s.Incidents, func(in *SiteIncident) {
+		w.time(in.Time)
+		w.str(in.ID)
+		w.str(in.Severity)
+		w.str(in.Category)
+		w.str(in.Equipment)
+		w.int(int64(in.Injuries))
+	})
 	w.present(s.EarlierIncidents != nil)
 	if e := s.EarlierIncidents; e != nil {
-		if e.Counts == nil {
-			w.null()
-		} else {
-			w.count(len(e.Counts))
-			keys, mark := writeOrder(w, e.Counts)
-			for _, k := range keys {
-				w.str(k)
-				w.int(int64(e.Counts[k]))
-			}
-			w.keys = w.keys[:mark]
-		}
+		writeMap(w, e.Counts, func(n int) { w.int(int64(n)) })
 		w.time(e.Latest)
 	}
 }
@@ -861,74 +771,31 @@ func (r *snapReader) site() *SiteTwin {
 	s.Lon = r.float()
 	s.Terrain = r.str()
 	s.Registered = r.flag()
-	if n, isNil := r.count(); !isNil {
-		s.Equipment = make(map[string]*Equipment, n)
-		for range n {
-			k := r.str()
-			var e *Equipment
-			if r.present() {
-				e = r.equipment()
-			}
-			s.Equipment[k] = e
-		}
-	}
-	if n, isNil := r.count(); !isNil {
-		s.Series = make(map[string]*Series, n)
-		for range n {
-			k := r.str()
-			var x *Series
-			if r.present() {
-				x = r.series()
-			}
-			s.Series[k] = x
-		}
-	}
+	s.Equipment = readPtrs(r, r.equipment)
+	s.Series = readPtrs(r, r.series)
 	s.Clock = r.time()
-	s.Alarms = r.alarms()
-	if n, isNil := r.count(); !isNil {
-		s.Values = make(map[string]*RuleValue, n)
-		for range n {
-			k := r.str()
-			var v *RuleValue
-			if r.present() {
-				v = r.ruleValue()
-			}
-			s.Values[k] = v
-		}
-	}
+	s.Alarms = readPtrs(r, r.alarm)
+	s.Values = readPtrs(r, r.ruleValue)
 	s.Health = r.health()
 	s.Reasons = r.strs()
 	s.Readings = r.int()
 	s.Late = r.int()
 	s.Expired = r.int()
-	if n, isNil := r.count(); !isNil {
-		s.SensorAlarms = make([]SensorAlarm, n)
-		for i := range s.SensorAlarms {
-			s.SensorAlarms[i].Time = r.time()
-			s.SensorAlarms[i].Rule = r.str()
-		}
-	}
-	if n, isNil := r.count(); !isNil {
-		s.Incidents = make([]SiteIncident, n)
-		for i := range s.Incidents {
-			in := &s.Incidents[i]
-			in.Time = r.time()
-			in.ID = r.str()
-			in.Severity = r.str()
-			in.Category = r.str()
-			in.Equipment = r.str()
-			in.Injuries = int(r.int())
-		}
-	}
+	s.SensorAlarms = readList(r, func(a *SensorAlarm) {
+		a.Time = r.time()
+		a.Rule = r.str()
+	})
+	s.Incidents = readList(r, func(in *SiteIncident) {
+		in.Time = r.time()
+		in.ID = r.str()
+		in.Severity = r.str()
+		in.Category = r.str()
+		in.Equipment = r.str()
+		in.Injuries = int(r.int())
+	})
 	if r.present() {
 		e := &EarlierIncidents{}
-		if n, isNil := r.count(); !isNil {
-			e.Counts = make(map[string]int, n)
-			for range n {
-				k := r.str()
-				e.Counts[k] = int(r.int())
-			}
-		}
+		e.Counts = readMap(r, func() int { return int(r.int()) })
 		e.Latest = r.time()
 		s.EarlierIncidents = e
 	}
@@ -1020,7 +887,7 @@ func (w *snapWriter) ruleValue(v *RuleValue) {
 	w.str(v.Label)
 	w.str(v.Equipment)
 	w.str(v.Aggregate)
-	w.duration(int64(v.Window))
+	w.int(int64(v.Window))
 	w.float(v.Value)
 	w.str(v.Unit)
 	w.time(v.At)
@@ -1032,71 +899,43 @@ func (r *snapReader) ruleValue() *RuleValue {
 	v.Label = r.str()
 	v.Equipment = r.str()
 	v.Aggregate = r.str()
-	v.Window = Duration(r.duration())
+	v.Window = Duration(r.int())
 	v.Value = r.float()
 	v.Unit = r.str()
 	v.At = r.time()
 	return v
 }
 
-func (w *snapWriter) alarms(m map[string]*Alarm) {
-	if m == nil {
-		w.null()
-		return
-	}
-	w.count(len(m))
-	keys, mark := writeOrder(w, m)
-	for _, k := range keys {
-		w.str(k)
-		a := m[k]
-		w.present(a != nil)
-		if a == nil {
-			continue
-		}
-		w.str(a.Key)
-		w.str(a.Rule)
-		w.str(a.Site)
-		w.str(a.Equipment)
-		w.level(a.Level)
-		w.float(a.Value)
-		w.float(a.Threshold)
-		w.str(a.Unit)
-		w.str(a.Reason)
-		w.str(a.Action)
-		w.time(a.Since)
-		w.str(a.Responsible)
-	}
-	w.keys = w.keys[:mark]
+func (w *snapWriter) alarm(a *Alarm) {
+	w.str(a.Key)
+	w.str(a.Rule)
+	w.str(a.Site)
+	w.str(a.Equipment)
+	w.level(a.Level)
+	w.float(a.Value)
+	w.float(a.Threshold)
+	w.str(a.Unit)
+	w.str(a.Reason)
+	w.str(a.Action)
+	w.time(a.Since)
+	w.str(a.Responsible)
 }
 
-func (r *snapReader) alarms() map[string]*Alarm {
-	n, isNil := r.count()
-	if isNil {
-		return nil
-	}
-	m := make(map[string]*Alarm, n)
-	for range n {
-		k := r.str()
-		if !r.present() {
-			m[k] = nil
-			continue
-		}
-		a := &Alarm{}
-		a.Key = r.str()
-		a.Rule = r.str()
-		a.Site = r.str()
-		a.Equipment = r.str()
-		a.Level = r.level()
-		a.Value = r.float()
-		a.Threshold = r.float()
-		a.Unit = r.str()
-		a.Reason = r.str()
-		a.Action = r.str()
-		a.Since = r.time()
-		a.Responsible = r.str()
-		m[k] = a
-	}
-	return m
+func (r *snapReader) alarm() *Alarm {
+	a := &Alarm{}
+	a.Key = r.str()
+	a.Rule = r.str()
+	a.Site = r.str()
+	a.Equipment = r.str()
+	a.Level = r.level()
+	a.Value = r.float()
+	a.Threshold = r.float()
+	a.Unit = r.str()
+	a.Reason = r.str()
+	a.Action = r.str()
+	a.Since = r.time()
+	a.Responsible = r.str()
+	return a
 }
 
 func (w *snapWriter) weather(x *Weather) error {
@@ -1157,25 +996,13 @@ func (r *snapReader) audit(a *AuditRecord) {
 func (w *snapWriter) seen(s *Seen) {
 	// Keep is written as a map even when nil: a restored twin's Keep is
 	// never nil (see snapReader.seen)
-	w.count(len(s.Keep))
-	keys, mark := writeOrder(w, s.Keep)
-	for _, k := range keys {
-		w.str(k)
+	keep := s.Keep
+	if keep == nil {
+		keep = map[string]struct{}{}
 	}
-	w.keys = w.keys[:mark]
+	writeMap(w, keep, func(struct{}) {})
 	w.seenIDs(&s.Recent)
-	if s.Sites == nil {
-		w.null()
-	} else {
-		w.count(len(s.Sites))
-		keys, mark := writeOrder(w, s.Sites)
-		for _, k := range keys {
-			w.str(k)
-			ids := s.Sites[k]
-			w.seenIDs(&ids)
-		}
-		w.keys = w.keys[:mark]
-	}
+	writeMap(w, s.Sites, func(ids SeenIDs) { w.seenIDs(&ids) })
 }
 
 func (w *snapWriter) seenIDs(ids *SeenIDs) {
@@ -1185,20 +1012,13 @@ func (w *snapWriter) seenIDs(ids *SeenIDs) {
 }
 
 func (r *snapReader) seen(s *Seen) {
-	// as Seen.UnmarshalJSON: Keep is never nil in a restored twin
-	n, _ := r.count()
-	s.Keep = make(map[string]struct{}, n)
-	for range n {
-		s.Keep[r.str()] = struct{}{}
+	s.Keep = readMap(r, func() struct{} { return struct{}{} })
+	if s.Keep == nil {
+		// as Seen.UnmarshalJSON: Keep is never nil in a restored twin
+		s.Keep = map[string]struct{}{}
 	}
 	s.Recent = r.seenIDs()
-	if n, isNil := r.count(); !isNil {
-		s.Sites = make(map[string]SeenIDs, n)
-		for range n {
-			k := r.str()
-			s.Sites[k] = r.seenIDs()
-		}
-	}
+	s.Sites = readMap(r, r.seenIDs)
 }
 
 func (r *snapReader) seenIDs() SeenIDs {
