@@ -24,7 +24,9 @@ import (
 //     JSON inside it: they are small, seldom there, and their encoding/json
 //     form is already exact.
 //
-// Both forms give back exactly the twin that was written: every exported
+// One function per type (snapCodec's) both writes and reads it, so the two
+// cannot disagree on the order of the fields. Both forms give back exactly
+// the twin that was written: every exported
 // field, nil and empty lists and maps kept apart, floats to the bit. The
 // caches a twin builds as it applies events are not written; a decoded twin
 // builds them again, as one decoded from JSON does.
@@ -43,10 +45,12 @@ const snapshotV1 = 1
 
 // AppendSnapshot appends the twin's binary snapshot to b.
 func (p *ProjectTwin) AppendSnapshot(b []byte) ([]byte, error) {
-	w := snapWriter{b: append(b, snapshotMagic...)}
+	w := &snapWriter{b: append(b, snapshotMagic...)}
 	w.b = append(w.b, snapshotV1)
-	if err := w.project(p); err != nil {
-		return b, fmt.Errorf("snapshot of twin %s: %w", p.ID, err)
+	c := snapCodec{w: w}
+	c.project(p)
+	if c.err != nil {
+		return b, fmt.Errorf("snapshot of twin %s: %w", p.ID, c.err)
 	}
 	return w.b, nil
 }
@@ -67,8 +71,9 @@ func DecodeSnapshot(b []byte) (*ProjectTwin, error) {
 	if len(b) == 0 || b[0] != snapshotV1 {
 		return nil, fmt.Errorf("binary snapshot of an unknown version (this build reads %d): %w", snapshotV1, errCodec)
 	}
-	r := snapReader{b: b[1:]}
-	p := r.project()
+	r := &snapReader{b: b[1:]}
+	p := &ProjectTwin{}
+	(&snapCodec{r: r}).project(p)
 	if r.err == nil && len(r.b) > 0 {
 		r.fail(fmt.Sprintf("%d bytes left over", len(r.b)))
 	}
@@ -90,7 +95,6 @@ func (w *snapWriter) uint(v uint64)   { w.b = binary.AppendUvarint(w.b, v) }
 func (w *snapWriter) int(v int64)     { w.b = binary.AppendVarint(w.b, v) }
 func (w *snapWriter) float(v float64) { w.b = appendFloat(w.b, v) }
 func (w *snapWriter) level(l Level)   { w.b = append(w.b, byte(l)) }
-func (w *snapWriter) health(h Health) { w.str(string(h)) }
 func (w *snapWriter) str(s string)    { w.uint(uint64(len(s))); w.b = append(w.b, s...) }
 func (w *snapWriter) bytes(s []byte)  { w.uint(uint64(len(s))); w.b = append(w.b, s...) }
 func (w *snapWriter) count(n int)     { w.uint(uint64(n) + 1) }
@@ -281,8 +285,6 @@ func (r *snapReader) level() Level {
 	return l
 }
 
-func (r *snapReader) health() Health { return Health(r.str()) }
-
 // raw returns the next length-prefixed bytes, without copying.
 func (r *snapReader) raw() []byte {
 	n := r.uint()
@@ -424,426 +426,352 @@ func readList[T any](r *snapReader, f func(*T)) []T {
 	return l
 }
 
-// The twin's types, each written and read in the order of its fields.
+// snapCodec writes a twin (w set) or reads one (r set) with the same
+// functions: each takes a pointer to a field, writes what it points to or
+// stores what it reads there. A write error (a JSON part json.Marshal
+// refuses) is kept in err; read errors stick in r.err.
+type snapCodec struct {
+	w   *snapWriter
+	r   *snapReader
+	err error
+}
 
-func (w *snapWriter) project(p *ProjectTwin) error {
-	w.str(p.ID)
-	w.flag(p.Registered)
-	w.info(&p.Info)
-	w.time(p.Clock)
-	w.time(p.Evaluated)
-	writeList(w, p.Milestones, func(m **Milestone) {
-		w.present(*m != nil)
-		if *m != nil {
-			w.milestone(*m)
-		}
-	})
-	w.schedule(&p.Schedule)
-	w.funds(&p.Funds)
-	writePtrs(w, p.Hazards, w.hazard)
-	w.float(p.Credit.Score)
-	writeList(w, p.Credit.Changes, func(c *CreditChange) {
-		w.time(c.Time)
-		w.float(c.Delta)
-		w.str(c.Reason)
-	})
-	writePtrs(w, p.Sites, w.site)
-	writePtrs(w, p.Alarms, w.alarm)
-	if err := w.weather(&p.Weather); err != nil {
-		return err
+func (c *snapCodec) str(v *string) {
+	if c.r != nil {
+		*v = c.r.str()
+	} else {
+		c.w.str(*v)
 	}
-	w.health(p.Health)
-	w.strs(p.Reasons)
-	writeList(w, p.Audit, w.audit)
+}
+
+func (c *snapCodec) float(v *float64) {
+	if c.r != nil {
+		*v = c.r.float()
+	} else {
+		c.w.float(*v)
+	}
+}
+
+func (c *snapCodec) i64(v *int64) {
+	if c.r != nil {
+		*v = c.r.int()
+	} else {
+		c.w.int(*v)
+	}
+}
+
+func (c *snapCodec) int(v *int) {
+	x := int64(*v)
+	c.i64(&x)
+	*v = int(x)
+}
+
+func (c *snapCodec) flag(v *bool) {
+	if c.r != nil {
+		*v = c.r.flag()
+	} else {
+		c.w.flag(*v)
+	}
+}
+
+func (c *snapCodec) time(v *time.Time) {
+	if c.r != nil {
+		*v = c.r.time()
+	} else {
+		c.w.time(*v)
+	}
+}
+
+func (c *snapCodec) level(v *Level) {
+	if c.r != nil {
+		*v = c.r.level()
+	} else {
+		c.w.level(*v)
+	}
+}
+
+func (c *snapCodec) health(v *Health) {
+	s := string(*v)
+	c.str(&s)
+	*v = Health(s)
+}
+
+func (c *snapCodec) strs(v *[]string) {
+	if c.r != nil {
+		*v = c.r.strs()
+	} else {
+		c.w.strs(*v)
+	}
+}
+
+// present writes whether a part is there, or reads it.
+func (c *snapCodec) present(there bool) bool {
+	if c.r != nil {
+		return c.r.present()
+	}
+	c.w.present(there)
+	return there
+}
+
+// json writes v as a JSON part, or reads one into v.
+func (c *snapCodec) json(what string, v any) {
+	if c.r != nil {
+		c.r.json(v)
+		return
+	}
+	if err := c.w.json(v); err != nil && c.err == nil {
+		c.err = fmt.Errorf("%s: %w", what, err)
+	}
+}
+
+// list writes or reads a list, each element by f.
+func list[T any](c *snapCodec, l *[]T, f func(*T)) {
+	if c.r != nil {
+		*l = readList(c.r, f)
+	} else {
+		writeList(c.w, *l, f)
+	}
+}
+
+// ptrs writes or reads a map of pointers, each value by f.
+func ptrs[V any](c *snapCodec, m *map[string]*V, f func(*V)) {
+	if c.r != nil {
+		*m = readPtrs(c.r, func() *V {
+			v := new(V)
+			f(v)
+			return v
+		})
+	} else {
+		writePtrs(c.w, *m, f)
+	}
+}
+
+// maybe writes or reads a pointer that may be nil, its value by f.
+func maybe[V any](c *snapCodec, p **V, f func(*V)) {
+	if !c.present(*p != nil) {
+		return
+	}
+	if *p == nil {
+		*p = new(V)
+	}
+	f(*p)
+}
+
+// The twin's types, in the order of their fields.
+
+func (c *snapCodec) project(p *ProjectTwin) {
+	c.str(&p.ID)
+	c.flag(&p.Registered)
+	c.info(&p.Info)
+	c.time(&p.Clock)
+	c.time(&p.Evaluated)
+	list(c, &p.Milestones, func(m **Milestone) { maybe(c, m, c.milestone) })
+	c.schedule(&p.Schedule)
+	c.funds(&p.Funds)
+	ptrs(c, &p.Hazards, c.hazard)
+	c.float(&p.Credit.Score)
+	list(c, &p.Credit.Changes, func(x *CreditChange) {
+		c.time(&x.Time)
+		c.float(&x.Delta)
+		c.str(&x.Reason)
+	})
+	ptrs(c, &p.Sites, c.site)
+	ptrs(c, &p.Alarms, c.alarm)
+	c.weather(&p.Weather)
+	c.health(&p.Health)
+	c.strs(&p.Reasons)
+	list(c, &p.Audit, c.audit)
 	// filings and predictions: JSON parts, absent when there are none
-	w.present(p.Filings != nil)
-	if p.Filings != nil {
-		if err := w.json(p.Filings); err != nil {
-			return fmt.Errorf("filings: %w", err)
-		}
+	if c.present(p.Filings != nil) {
+		c.json("filings", &p.Filings)
 	}
-	w.present(!p.Predictions.IsZero())
-	if !p.Predictions.IsZero() {
-		if err := w.json(&p.Predictions); err != nil {
-			return fmt.Errorf("predictions: %w", err)
-		}
+	if c.present(!p.Predictions.IsZero()) {
+		c.json("predictions", &p.Predictions)
 	}
-	w.seen(&p.Seen)
-	w.int(p.Applied)
-	w.int(p.Duplicates)
-	w.int(p.AlertSeq)
-	return nil
+	c.seen(&p.Seen)
+	c.i64(&p.Applied)
+	c.i64(&p.Duplicates)
+	c.i64(&p.AlertSeq)
 }
 
-func (r *snapReader) project() *ProjectTwin {
-	p := &ProjectTwin{}
-	p.ID = r.str()
-	p.Registered = r.flag()
-	r.info(&p.Info)
-	p.Clock = r.time()
-	p.Evaluated = r.time()
-	p.Milestones = readList(r, func(m **Milestone) {
-		if r.present() {
-			*m = r.milestone()
-		}
-	})
-	r.schedule(&p.Schedule)
-	r.funds(&p.Funds)
-	p.Hazards = readPtrs(r, r.hazard)
-	p.Credit.Score = r.float()
-	p.Credit.Changes = readList(r, func(c *CreditChange) {
-		c.Time = r.time()
-		c.Delta = r.float()
-		c.Reason = r.str()
-	})
-	p.Sites = readPtrs(r, r.site)
-	p.Alarms = readPtrs(r, r.alarm)
-	r.weather(&p.Weather)
-	p.Health = r.health()
-	p.Reasons = r.strs()
-	p.Audit = readList(r, r.audit)
-	if r.present() {
-		r.json(&p.Filings)
-	}
-	if r.present() {
-		r.json(&p.Predictions)
-	}
-	r.seen(&p.Seen)
-	p.Applied = r.int()
-	p.Duplicates = r.int()
-	p.AlertSeq = r.int()
-	return p
+func (c *snapCodec) info(i *ProjectInfo) {
+	c.str(&i.Name)
+	c.str(&i.District)
+	c.str(&i.Kind)
+	c.str(&i.Owner)
+	c.str(&i.Contractor)
+	c.str(&i.Supervisor)
+	c.float(&i.BudgetCNY)
+	c.time(&i.PlannedStart)
+	c.time(&i.PlannedFinish)
+	c.time(&i.Deadline)
+	c.str(&i.Address)
+	c.str(&i.PermitNumber)
+	c.str(&i.SupervisionFilingNumber)
+	c.str(&i.SafetyFilingNumber)
+	c.time(&i.Registered)
 }
 
-func (w *snapWriter) info(i *ProjectInfo) {
-	w.str(i.Name)
-	w.str(i.District)
-	w.str(i.Kind)
-	w.str(i.Owner)
-	w.str(i.Contractor)
-	w.str(i.Supervisor)
-	w.float(i.BudgetCNY)
-	w.time(i.PlannedStart)
-	w.time(i.PlannedFinish)
-	w.time(i.Deadline)
-	w.str(i.Address)
-	w.str(i.PermitNumber)
-	w.str(i.SupervisionFilingNumber)
-	w.str(i.SafetyFilingNumber)
-	w.time(i.Registered)
-}
-
-func (r *snapReader) info(i *ProjectInfo) {
-	i.Name = r.str()
-	i.District = r.str()
-	i.Kind = r.str()
-	i.Owner = r.str()
-	i.Contractor = r.str()
-	i.Supervisor = r.str()
-	i.BudgetCNY = r.float()
-	i.PlannedStart = r.time()
-	i.PlannedFinish = r.time()
-	i.Deadline = r.time()
-	i.Address = r.str()
-	i.PermitNumber = r.str()
-	i.SupervisionFilingNumber = r.str()
-	i.SafetyFilingNumber = r.str()
-	i.Registered = r.time()
-}
-
-func (w *snapWriter) milestone(m *Milestone) {
-	w.str(m.ID)
-	w.str(m.Name)
-	w.float(m.OptimisticDays)
-	w.float(m.LikelyDays)
-	w.float(m.PessimisticDays)
-	w.strs(m.DependsOn)
-	w.float(m.BudgetShare)
-	w.flag(m.Baselined)
-	w.time(m.PlannedStart)
-	w.time(m.PlannedFinish)
-	w.float(m.Percent)
-	w.time(m.ProgressAt)
-	w.time(m.Completed)
-	w.time(m.Accepted)
-	w.float(m.DisbursedCNY)
+func (c *snapCodec) milestone(m *Milestone) {
+	c.str(&m.ID)
+	c.str(&m.Name)
+	c.float(&m.OptimisticDays)
+	c.float(&m.LikelyDays)
+	c.float(&m.PessimisticDays)
+	c.strs(&m.DependsOn)
+	c.float(&m.BudgetShare)
+	c.flag(&m.Baselined)
+	c.time(&m.PlannedStart)
+	c.time(&m.PlannedFinish)
+	c.float(&m.Percent)
+	c.time(&m.ProgressAt)
+	c.time(&m.Completed)
+	c.time(&m.Accepted)
+	c.float(&m.DisbursedCNY)
 	d := &m.Decision
-	w.str(d.ID)
-	w.str(d.Outcome)
-	w.strs(d.Reasons)
-	w.float(d.AmountCNY)
-	w.str(d.Key)
-	w.time(d.Time)
-	w.str(d.Event)
-	w.str(d.Status)
-	w.str(d.Receipt)
-	w.str(d.Answer)
-	w.int(int64(m.Decisions))
+	c.str(&d.ID)
+	c.str(&d.Outcome)
+	c.strs(&d.Reasons)
+	c.float(&d.AmountCNY)
+	c.str(&d.Key)
+	c.time(&d.Time)
+	c.str(&d.Event)
+	c.str(&d.Status)
+	c.str(&d.Receipt)
+	c.str(&d.Answer)
+	c.int(&m.Decisions)
 }
 
-func (r *snapReader) milestone() *Milestone {
-	m := &Milestone{}
-	m.ID = r.str()
-	m.Name = r.str()
-	m.OptimisticDays = r.float()
-	m.LikelyDays = r.float()
-	m.PessimisticDays = r.float()
-	m.DependsOn = r.strs()
-	m.BudgetShare = r.float()
-	m.Baselined = r.flag()
-	m.PlannedStart = r.time()
-	m.PlannedFinish = r.time()
-	m.Percent = r.float()
-	m.ProgressAt = r.time()
-	m.Completed = r.time()
-	m.Accepted = r.time()
-	m.DisbursedCNY = r.float()
-	d := &m.Decision
-	d.ID = r.str()
-	d.Outcome = r.str()
-	d.Reasons = r.strs()
-	d.AmountCNY = r.float()
-	d.Key = r.str()
-	d.Time = r.time()
-	d.Event = r.str()
-	d.Status = r.str()
-	d.Receipt = r.str()
-	d.Answer = r.str()
-	m.Decisions = int(r.int())
-	return m
+func (c *snapCodec) schedule(s *Schedule) {
+	c.time(&s.PlannedStart)
+	c.time(&s.PlannedFinish)
+	c.float(&s.PV)
+	c.float(&s.EV)
+	c.float(&s.SPI)
+	c.float(&s.ESDays)
+	c.float(&s.ATDays)
+	c.float(&s.SPIt)
+	c.float(&s.SVtDays)
+	c.flag(&s.Known)
+	c.time(&s.StatusDate)
 }
 
-func (w *snapWriter) schedule(s *Schedule) {
-	w.time(s.PlannedStart)
-	w.time(s.PlannedFinish)
-	w.float(s.PV)
-	w.float(s.EV)
-	w.float(s.SPI)
-	w.float(s.ESDays)
-	w.float(s.ATDays)
-	w.float(s.SPIt)
-	w.float(s.SVtDays)
-	w.flag(s.Known)
-	w.time(s.StatusDate)
-}
-
-func (r *snapReader) schedule(s *Schedule) {
-	s.PlannedStart = r.time()
-	s.PlannedFinish = r.time()
-	s.PV = r.float()
-	s.EV = r.float()
-	s.SPI = r.float()
-	s.ESDays = r.float()
-	s.ATDays = r.float()
-	s.SPIt = r.float()
-	s.SVtDays = r.float()
-	s.Known = r.flag()
-	s.StatusDate = r.time()
-}
-
-func (w *snapWriter) funds(f *Funds) {
-	w.float(f.EarnedCNY)
-	w.float(f.DisbursedCNY)
-	w.float(f.WageDepositedCNY)
-	w.float(f.WagesPaidCNY)
-	w.float(f.WageBalanceCNY)
-	w.time(f.LastWagesPaid)
-	w.float(f.ArrearsDays)
-	writeList(w, f.WagePayments, func(t *time.Time) { w.time(*t) })
-	w.float(f.ChangeOrdersCNY)
-	w.float(f.ChangeOrderDays)
-	w.int(int64(f.Payments))
-	w.str(f.LastPaymentEvent)
-	writeList(w, f.WagePeriods, func(p *WagePeriod) {
-		w.str(p.Period)
-		w.float(p.WorkerDays)
-		w.int(int64(p.Workers))
-		w.float(p.ExpectedCNY)
-		w.float(p.PaidCNY)
+func (c *snapCodec) funds(f *Funds) {
+	c.float(&f.EarnedCNY)
+	c.float(&f.DisbursedCNY)
+	c.float(&f.WageDepositedCNY)
+	c.float(&f.WagesPaidCNY)
+	c.float(&f.WageBalanceCNY)
+	c.time(&f.LastWagesPaid)
+	c.float(&f.ArrearsDays)
+	list(c, &f.WagePayments, c.time)
+	c.float(&f.ChangeOrdersCNY)
+	c.float(&f.ChangeOrderDays)
+	c.int(&f.Payments)
+	c.str(&f.LastPaymentEvent)
+	list(c, &f.WagePeriods, func(p *WagePeriod) {
+		c.str(&p.Period)
+		c.float(&p.WorkerDays)
+		c.int(&p.Workers)
+		c.float(&p.ExpectedCNY)
+		c.float(&p.PaidCNY)
 	})
-	w.float(f.ArrearsCNY)
-	w.str(f.ArrearsWarning)
+	c.float(&f.ArrearsCNY)
+	c.str(&f.ArrearsWarning)
 }
 
-func (r *snapReader) funds(f *Funds) {
-	f.EarnedCNY = r.float()
-	f.DisbursedCNY = r.float()
-	f.WageDepositedCNY = r.float()
-	f.WagesPaidCNY = r.float()
-	f.WageBalanceCNY = r.float()
-	f.LastWagesPaid = r.time()
-	f.ArrearsDays = r.float()
-	f.WagePayments = readList(r, func(t *time.Time) { *t = r.time() })
-	f.ChangeOrdersCNY = r.float()
-	f.ChangeOrderDays = r.float()
-	f.Payments = int(r.int())
-	f.LastPaymentEvent = r.str()
-	f.WagePeriods = readList(r, func(p *WagePeriod) {
-		p.Period = r.str()
-		p.WorkerDays = r.float()
-		p.Workers = int(r.int())
-		p.ExpectedCNY = r.float()
-		p.PaidCNY = r.float()
+func (c *snapCodec) hazard(h *Hazard) {
+	c.str(&h.ID)
+	c.str(&h.Severity)
+	c.str(&h.Category)
+	c.str(&h.Milestone)
+	c.str(&h.Description)
+	c.str(&h.Site)
+	c.str(&h.Status)
+	c.time(&h.Found)
+	c.time(&h.Deadline)
+	c.str(&h.Notice)
+	c.time(&h.Rectified)
+	c.time(&h.Closed)
+	c.int(&h.Reopened)
+	c.int(&h.Missed)
+	c.flag(&h.Overdue)
+}
+
+func (c *snapCodec) site(s *SiteTwin) {
+	c.str(&s.ID)
+	c.str(&s.Name)
+	c.float(&s.Lat)
+	c.float(&s.Lon)
+	c.str(&s.Terrain)
+	c.flag(&s.Registered)
+	ptrs(c, &s.Equipment, c.equipment)
+	ptrs(c, &s.Series, c.series)
+	c.time(&s.Clock)
+	ptrs(c, &s.Alarms, c.alarm)
+	ptrs(c, &s.Values, c.ruleValue)
+	c.health(&s.Health)
+	c.strs(&s.Reasons)
+	c.i64(&s.Readings)
+	c.i64(&s.Late)
+	c.i64(&s.Expired)
+	list(c, &s.SensorAlarms, func(a *SensorAlarm) {
+		c.time(&a.Time)
+		c.str(&a.Rule)
 	})
-	f.ArrearsCNY = r.float()
-	f.ArrearsWarning = r.str()
-}
-
-func (w *snapWriter) hazard(h *Hazard) {
-	w.str(h.ID)
-	w.str(h.Severity)
-	w.str(h.Category)
-	w.str(h.Milestone)
-	w.str(h.Description)
-	w.str(h.Site)
-	w.str(h.Status)
-	w.time(h.Found)
-	w.time(h.Deadline)
-	w.str(h.Notice)
-	w.time(h.Rectified)
-	w.time(h.Closed)
-	w.int(int64(h.Reopened))
-	w.int(int64(h.Missed))
-	w.flag(h.Overdue)
-}
-
-func (r *snapReader) hazard() *Hazard {
-	h := &Hazard{}
-	h.ID = r.str()
-	h.Severity = r.str()
-	h.Category = r.str()
-	h.Milestone = r.str()
-	h.Description = r.str()
-	h.Site = r.str()
-	h.Status = r.str()
-	h.Found = r.time()
-	h.Deadline = r.time()
-	h.Notice = r.str()
-	h.Rectified = r.time()
-	h.Closed = r.time()
-	h.Reopened = int(r.int())
-	h.Missed = int(r.int())
-	h.Overdue = r.flag()
-	return h
-}
-
-func (w *snapWriter) site(s *SiteTwin) {
-	w.str(s.ID)
-	w.str(s.Name)
-	w.float(s.Lat)
-	w.float(s.Lon)
-	w.str(s.Terrain)
-	w.flag(s.Registered)
-	writePtrs(w, s.Equipment, w.equipment)
-	writePtrs(w, s.Series, w.series)
-	w.time(s.Clock)
-	writePtrs(w, s.Alarms, w.alarm)
-	writePtrs(w, s.Values, w.ruleValue)
-	w.health(s.Health)
-	w.strs(s.Reasons)
-	w.int(s.Readings)
-	w.int(s.Late)
-	w.int(s.Expired)
-	writeList(w, s.SensorAlarms, func(a *SensorAlarm) {
-		w.time(a.Time)
-		w.str(a.Rule)
+	list(c, &s.Incidents, func(in *SiteIncident) {
+		c.time(&in.Time)
+		c.str(&in.ID)
+		c.str(&in.Severity)
+		c.str(&in.Category)
+		c.str(&in.Equipment)
+		c.int(&in.Injuries)
 	})
-	writeList(w, s.Incidents, func(in *SiteIncident) {
-		w.time(in.Time)
-		w.str(in.ID)
-		w.str(in.Severity)
-		w.str(in.Category)
-		w.str(in.Equipment)
-		w.int(int64(in.Injuries))
+	maybe(c, &s.EarlierIncidents, func(e *EarlierIncidents) {
+		if c.r != nil {
+			e.Counts = readMap(c.r, func() int { return int(c.r.int()) })
+		} else {
+			writeMap(c.w, e.Counts, func(n int) { c.w.int(int64(n)) })
+		}
+		c.time(&e.Latest)
 	})
-	w.present(s.EarlierIncidents != nil)
-	if e := s.EarlierIncidents; e != nil {
-		writeMap(w, e.Counts, func(n int) { w.int(int64(n)) })
-		w.time(e.Latest)
+}
+
+func (c *snapCodec) equipment(e *Equipment) {
+	c.str(&e.ID)
+	c.str(&e.Kind)
+	c.float(&e.HeightM)
+	c.float(&e.JibLengthM)
+	c.float(&e.InServiceLimitMS)
+	c.float(&e.OutOfServiceLimitMS)
+	c.float(&e.DepthM)
+	c.float(&e.AlarmCumulativeMM)
+	c.float(&e.AlarmRateMMPerDay)
+	c.time(&e.Installed)
+	c.flag(&e.Registered)
+}
+
+func (c *snapCodec) series(s *Series) {
+	c.str(&s.Kind)
+	c.str(&s.Equipment)
+	c.str(&s.Unit)
+	c.i64(&s.BucketMS)
+	c.i64(&s.KeepMS)
+	c.time(&s.Latest.Time)
+	c.float(&s.Latest.Value)
+	c.str(&s.Latest.Event)
+	if c.r == nil {
+		at := c.w.openCompact()
+		c.w.b = s.Buckets.appendCompact(c.w.b)
+		c.w.closeCompact(at)
+		return
 	}
-}
-
-func (r *snapReader) site() *SiteTwin {
-	s := &SiteTwin{}
-	s.ID = r.str()
-	s.Name = r.str()
-	s.Lat = r.float()
-	s.Lon = r.float()
-	s.Terrain = r.str()
-	s.Registered = r.flag()
-	s.Equipment = readPtrs(r, r.equipment)
-	s.Series = readPtrs(r, r.series)
-	s.Clock = r.time()
-	s.Alarms = readPtrs(r, r.alarm)
-	s.Values = readPtrs(r, r.ruleValue)
-	s.Health = r.health()
-	s.Reasons = r.strs()
-	s.Readings = r.int()
-	s.Late = r.int()
-	s.Expired = r.int()
-	s.SensorAlarms = readList(r, func(a *SensorAlarm) {
-		a.Time = r.time()
-		a.Rule = r.str()
-	})
-	s.Incidents = readList(r, func(in *SiteIncident) {
-		in.Time = r.time()
-		in.ID = r.str()
-		in.Severity = r.str()
-		in.Category = r.str()
-		in.Equipment = r.str()
-		in.Injuries = int(r.int())
-	})
-	if r.present() {
-		e := &EarlierIncidents{}
-		e.Counts = readMap(r, func() int { return int(r.int()) })
-		e.Latest = r.time()
-		s.EarlierIncidents = e
+	b := c.r.compact()
+	if c.r.err == nil {
+		if err := s.Buckets.readCompact(&decoder{b: b}); err != nil {
+			c.r.fail("buckets: " + err.Error())
+		}
 	}
-	return s
-}
-
-func (w *snapWriter) equipment(e *Equipment) {
-	w.str(e.ID)
-	w.str(e.Kind)
-	w.float(e.HeightM)
-	w.float(e.JibLengthM)
-	w.float(e.InServiceLimitMS)
-	w.float(e.OutOfServiceLimitMS)
-	w.float(e.DepthM)
-	w.float(e.AlarmCumulativeMM)
-	w.float(e.AlarmRateMMPerDay)
-	w.time(e.Installed)
-	w.flag(e.Registered)
-}
-
-func (r *snapReader) equipment() *Equipment {
-	e := &Equipment{}
-	e.ID = r.str()
-	e.Kind = r.str()
-	e.HeightM = r.float()
-	e.JibLengthM = r.float()
-	e.InServiceLimitMS = r.float()
-	e.OutOfServiceLimitMS = r.float()
-	e.DepthM = r.float()
-	e.AlarmCumulativeMM = r.float()
-	e.AlarmRateMMPerDay = r.float()
-	e.Installed = r.time()
-	e.Registered = r.flag()
-	return e
-}
-
-func (w *snapWriter) series(s *Series) {
-	w.str(s.Kind)
-	w.str(s.Equipment)
-	w.str(s.Unit)
-	w.int(s.BucketMS)
-	w.int(s.KeepMS)
-	w.time(s.Latest.Time)
-	w.float(s.Latest.Value)
-	w.str(s.Latest.Event)
-	at := w.openCompact()
-	w.b = s.Buckets.appendCompact(w.b)
-	w.closeCompact(at)
 }
 
 // compactLen is the room kept before a compact form for its length,
@@ -863,162 +791,82 @@ func (w *snapWriter) closeCompact(at int) {
 	binary.LittleEndian.PutUint32(w.b[at:], uint32(len(w.b)-at-compactLen))
 }
 
-func (r *snapReader) series() *Series {
-	s := &Series{}
-	s.Kind = r.str()
-	s.Equipment = r.str()
-	s.Unit = r.str()
-	s.BucketMS = r.int()
-	s.KeepMS = r.int()
-	s.Latest.Time = r.time()
-	s.Latest.Value = r.float()
-	s.Latest.Event = r.str()
-	b := r.compact()
-	if r.err == nil {
-		if err := s.Buckets.readCompact(&decoder{b: b}); err != nil {
-			r.fail("buckets: " + err.Error())
+func (c *snapCodec) ruleValue(v *RuleValue) {
+	c.str(&v.Rule)
+	c.str(&v.Label)
+	c.str(&v.Equipment)
+	c.str(&v.Aggregate)
+	w := int64(v.Window)
+	c.i64(&w)
+	v.Window = Duration(w)
+	c.float(&v.Value)
+	c.str(&v.Unit)
+	c.time(&v.At)
+}
+
+func (c *snapCodec) alarm(a *Alarm) {
+	c.str(&a.Key)
+	c.str(&a.Rule)
+	c.str(&a.Site)
+	c.str(&a.Equipment)
+	c.level(&a.Level)
+	c.float(&a.Value)
+	c.float(&a.Threshold)
+	c.str(&a.Unit)
+	c.str(&a.Reason)
+	c.str(&a.Action)
+	c.time(&a.Since)
+	c.str(&a.Responsible)
+}
+
+func (c *snapCodec) weather(x *Weather) {
+	c.str(&x.Rainstorm)
+	c.time(&x.RainstormUntil)
+	c.str(&x.Typhoon)
+	c.time(&x.TyphoonUntil)
+	c.float(&x.TyphoonMinKm)
+	c.time(&x.TyphoonAt)
+	c.str(&x.TyphoonSite)
+	maybe(c, &x.Advisory, func(a *TyphoonAdvisory) { c.json("typhoon advisory", a) })
+}
+
+func (c *snapCodec) audit(a *AuditRecord) {
+	c.i64(&a.Seq)
+	c.time(&a.Time)
+	c.str(&a.Event)
+	c.str(&a.Action)
+	c.str(&a.Subject)
+	c.float(&a.AmountCNY)
+	c.str(&a.Actor)
+	c.str(&a.Prev)
+	c.str(&a.Hash)
+}
+
+func (c *snapCodec) seen(s *Seen) {
+	if c.r != nil {
+		s.Keep = readMap(c.r, func() struct{} { return struct{}{} })
+		if s.Keep == nil {
+			// as Seen.UnmarshalJSON: Keep is never nil in a restored twin
+			s.Keep = map[string]struct{}{}
 		}
+		s.Recent = c.r.seenIDs()
+		s.Sites = readMap(c.r, c.r.seenIDs)
+		return
 	}
-	return s
-}
-
-func (w *snapWriter) ruleValue(v *RuleValue) {
-	w.str(v.Rule)
-	w.str(v.Label)
-	w.str(v.Equipment)
-	w.str(v.Aggregate)
-	w.int(int64(v.Window))
-	w.float(v.Value)
-	w.str(v.Unit)
-	w.time(v.At)
-}
-
-func (r *snapReader) ruleValue() *RuleValue {
-	v := &RuleValue{}
-	v.Rule = r.str()
-	v.Label = r.str()
-	v.Equipment = r.str()
-	v.Aggregate = r.str()
-	v.Window = Duration(r.int())
-	v.Value = r.float()
-	v.Unit = r.str()
-	v.At = r.time()
-	return v
-}
-
-func (w *snapWriter) alarm(a *Alarm) {
-	w.str(a.Key)
-	w.str(a.Rule)
-	w.str(a.Site)
-	w.str(a.Equipment)
-	w.level(a.Level)
-	w.float(a.Value)
-	w.float(a.Threshold)
-	w.str(a.Unit)
-	w.str(a.Reason)
-	w.str(a.Action)
-	w.time(a.Since)
-	w.str(a.Responsible)
-}
-
-func (r *snapReader) alarm() *Alarm {
-	a := &Alarm{}
-	a.Key = r.str()
-	a.Rule = r.str()
-	a.Site = r.str()
-	a.Equipment = r.str()
-	a.Level = r.level()
-	a.Value = r.float()
-	a.Threshold = r.float()
-	a.Unit = r.str()
-	a.Reason = r.str()
-	a.Action = r.str()
-	a.Since = r.time()
-	a.Responsible = r.str()
-	return a
-}
-
-func (w *snapWriter) weather(x *Weather) error {
-	w.str(x.Rainstorm)
-	w.time(x.RainstormUntil)
-	w.str(x.Typhoon)
-	w.time(x.TyphoonUntil)
-	w.float(x.TyphoonMinKm)
-	w.time(x.TyphoonAt)
-	w.str(x.TyphoonSite)
-	w.present(x.Advisory != nil)
-	if x.Advisory != nil {
-		if err := w.json(x.Advisory); err != nil {
-			return fmt.Errorf("typhoon advisory: %w", err)
-		}
-	}
-	return nil
-}
-
-func (r *snapReader) weather(x *Weather) {
-	x.Rainstorm = r.str()
-	x.RainstormUntil = r.time()
-	x.Typhoon = r.str()
-	x.TyphoonUntil = r.time()
-	x.TyphoonMinKm = r.float()
-	x.TyphoonAt = r.time()
-	x.TyphoonSite = r.str()
-	if r.present() {
-		x.Advisory = &TyphoonAdvisory{}
-		r.json(x.Advisory)
-	}
-}
-
-func (w *snapWriter) audit(a *AuditRecord) {
-	w.int(a.Seq)
-	w.time(a.Time)
-	w.str(a.Event)
-	w.str(a.Action)
-	w.str(a.Subject)
-	w.float(a.AmountCNY)
-	w.str(a.Actor)
-	w.str(a.Prev)
-	w.str(a.Hash)
-}
-
-func (r *snapReader) audit(a *AuditRecord) {
-	a.Seq = r.int()
-	a.Time = r.time()
-	a.Event = r.str()
-	a.Action = r.str()
-	a.Subject = r.str()
-	a.AmountCNY = r.float()
-	a.Actor = r.str()
-	a.Prev = r.str()
-	a.Hash = r.str()
-}
-
-func (w *snapWriter) seen(s *Seen) {
-	// Keep is written as a map even when nil: a restored twin's Keep is
-	// never nil (see snapReader.seen)
+	// Keep is written as a map even when nil, as it reads back
 	keep := s.Keep
 	if keep == nil {
 		keep = map[string]struct{}{}
 	}
-	writeMap(w, keep, func(struct{}) {})
-	w.seenIDs(&s.Recent)
-	writeMap(w, s.Sites, func(ids SeenIDs) { w.seenIDs(&ids) })
+	writeMap(c.w, keep, func(struct{}) {})
+	c.w.seenIDs(&s.Recent)
+	writeMap(c.w, s.Sites, func(ids SeenIDs) { c.w.seenIDs(&ids) })
 }
 
 func (w *snapWriter) seenIDs(ids *SeenIDs) {
 	at := w.openCompact()
 	w.b = ids.appendCompact(w.b)
 	w.closeCompact(at)
-}
-
-func (r *snapReader) seen(s *Seen) {
-	s.Keep = readMap(r, func() struct{} { return struct{}{} })
-	if s.Keep == nil {
-		// as Seen.UnmarshalJSON: Keep is never nil in a restored twin
-		s.Keep = map[string]struct{}{}
-	}
-	s.Recent = r.seenIDs()
-	s.Sites = readMap(r, r.seenIDs)
 }
 
 func (r *snapReader) seenIDs() SeenIDs {
