@@ -436,29 +436,22 @@ type snapCodec struct {
 	err error
 }
 
-func (c *snapCodec) str(v *string) {
+// field writes *v with write, or stores what read reads in *v.
+func field[T any](c *snapCodec, v *T, read func(*snapReader) T, write func(*snapWriter, T)) {
 	if c.r != nil {
-		*v = c.r.str()
+		*v = read(c.r)
 	} else {
-		c.w.str(*v)
+		write(c.w, *v)
 	}
 }
 
-func (c *snapCodec) float(v *float64) {
-	if c.r != nil {
-		*v = c.r.float()
-	} else {
-		c.w.float(*v)
-	}
-}
-
-func (c *snapCodec) i64(v *int64) {
-	if c.r != nil {
-		*v = c.r.int()
-	} else {
-		c.w.int(*v)
-	}
-}
+func (c *snapCodec) str(v *string)     { field(c, v, (*snapReader).str, (*snapWriter).str) }
+func (c *snapCodec) float(v *float64)  { field(c, v, (*snapReader).float, (*snapWriter).float) }
+func (c *snapCodec) i64(v *int64)      { field(c, v, (*snapReader).int, (*snapWriter).int) }
+func (c *snapCodec) flag(v *bool)      { field(c, v, (*snapReader).flag, (*snapWriter).flag) }
+func (c *snapCodec) time(v *time.Time) { field(c, v, (*snapReader).time, (*snapWriter).time) }
+func (c *snapCodec) level(v *Level)    { field(c, v, (*snapReader).level, (*snapWriter).level) }
+func (c *snapCodec) strs(v *[]string)  { field(c, v, (*snapReader).strs, (*snapWriter).strs) }
 
 func (c *snapCodec) int(v *int) {
 	x := int64(*v)
@@ -466,42 +459,10 @@ func (c *snapCodec) int(v *int) {
 	*v = int(x)
 }
 
-func (c *snapCodec) flag(v *bool) {
-	if c.r != nil {
-		*v = c.r.flag()
-	} else {
-		c.w.flag(*v)
-	}
-}
-
-func (c *snapCodec) time(v *time.Time) {
-	if c.r != nil {
-		*v = c.r.time()
-	} else {
-		c.w.time(*v)
-	}
-}
-
-func (c *snapCodec) level(v *Level) {
-	if c.r != nil {
-		*v = c.r.level()
-	} else {
-		c.w.level(*v)
-	}
-}
-
 func (c *snapCodec) health(v *Health) {
 	s := string(*v)
 	c.str(&s)
 	*v = Health(s)
-}
-
-func (c *snapCodec) strs(v *[]string) {
-	if c.r != nil {
-		*v = c.r.strs()
-	} else {
-		c.w.strs(*v)
-	}
 }
 
 // present writes whether a part is there, or reads it.
