@@ -187,6 +187,7 @@ func wsScenario(ctx context.Context, args []string, out io.Writer) error {
 		time.Sleep(time.Second) // the last probes arrive
 		r.lat, r.probes, r.frames = col.summary()
 		r.store = col.storeLatencies()
+		r.feed = col.feedLatencies()
 		return r, nil
 	}
 	load0 := loadAverage()
@@ -205,20 +206,23 @@ func wsScenario(ctx context.Context, args []string, out io.Writer) error {
 	if *rate > 0 {
 		target = fmt.Sprintf("%.0f", *rate)
 	}
-	fmt.Fprintf(&sb, "| phase | clients | producer target events/s | produced events/s | engine events/s | produce → store p50 | p99 | probe deliveries | produce → client p50 | p99 | max |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	fmt.Fprintf(&sb, "| phase | clients | producer target events/s | produced events/s | engine events/s | produce → store p50 | p99 | probe deliveries | produce → client p50 | p99 | max | store → client p50 | p99 |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range []phaseResult{without, with} {
-		p50, p99, mx, s50, s99 := "–", "–", "–", "–", "–"
+		p50, p99, mx, s50, s99, f50, f99 := "–", "–", "–", "–", "–", "–", "–"
 		if len(r.lat) > 0 {
 			p50, p99, mx = pct(r.lat, 0.5), pct(r.lat, 0.99), r.lat[len(r.lat)-1].Round(time.Millisecond).String()
 		}
 		if len(r.store) > 0 {
 			s50, s99 = pct(r.store, 0.5), pct(r.store, 0.99)
 		}
-		fmt.Fprintf(&sb, "| %s | %d | %s | %.0f | %.0f | %s | %s | %d | %s | %s | %s |\n", r.name, r.clients, target, r.produced, r.rate, s50, s99, len(r.lat), p50, p99, mx)
+		if len(r.feed) > 0 {
+			f50, f99 = pct(r.feed, 0.5), pct(r.feed, 0.99)
+		}
+		fmt.Fprintf(&sb, "| %s | %d | %s | %.0f | %.0f | %s | %s | %d | %s | %s | %s | %s | %s |\n", r.name, r.clients, target, r.produced, r.rate, s50, s99, len(r.lat), p50, p99, mx, f50, f99)
 	}
 	fmt.Fprintf(&sb, "\nLoad average at the start: %s (other work shared the machine).\n", load0)
 	fmt.Fprintf(&sb, "\nWith clients the throughput is %.0f%% of that without. Websocket messages received: %d; updates coalesced: %.0f; dropped: %.0f.\n"+
-		"Latency is from the produce call of a probe event to the engine's store (its transaction committed; checkpoints %s) and to a client's receipt of the row that carries it (the feed and each client's cap on batches, %s, added). Clients, engine and broker share the machine.\n",
+		"Latency is from the produce call of a probe event to the engine's store (its transaction committed; checkpoints %s) and to a client's receipt of the row that carries it (the feed and each client's cap on batches, %s, added); store → client is the feed's share alone, from the store telling its watchers of the probe's new view to each client's receipt. Clients, engine and broker share the machine.\n",
 		100*with.rate/max(without.rate, 1), with.frames, coalesced, dropped, orDefault("every "+checkpoint.String(), *checkpoint > 0, "at the engine's default interval"), orDefault(fmt.Sprintf("%g batches a second", *updates), *updates > 0, "the dashboard's default"))
 	fmt.Fprint(out, sb.String())
 	cmd := fmt.Sprintf("go run ./bench websocket --clients %d --projects %d --seconds %d --rate %g", *nClients, *projects, *seconds, *rate)
@@ -247,6 +251,7 @@ type phaseResult struct {
 	produced float64         // live events produced per second
 	lat      []time.Duration // sorted: produce to client
 	store    []time.Duration // sorted: produce to the store (the engine's commit)
+	feed     []time.Duration // sorted: the store to client
 	probes   int
 	frames   int64
 }
@@ -258,19 +263,51 @@ func pct(sorted []time.Duration, q float64) string {
 
 // collector gathers what the clients saw.
 type collector struct {
-	mu     sync.Mutex
-	sent   map[int]time.Time
-	lat    []time.Duration
-	store  []time.Duration
-	frames int64
+	mu       sync.Mutex
+	sent     map[int]time.Time
+	storedAt map[int]time.Time // when the store first showed probe k
+	lat      []time.Duration
+	store    []time.Duration
+	got      []receipt
+	frames   int64
+}
+
+// receipt is a client's receipt of probe k.
+type receipt struct {
+	k  int
+	at time.Time
 }
 
 func (c *collector) stored(k int, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if _, seen := c.storedAt[k]; seen {
+		return
+	}
+	if c.storedAt == nil {
+		c.storedAt = map[int]time.Time{}
+	}
+	c.storedAt[k] = at
 	if t, ok := c.sent[k]; ok {
 		c.store = append(c.store, at.Sub(t))
 	}
+}
+
+// feedLatencies returns, sorted, the time from the store showing a probe
+// to each client's receipt of it. (The store tells the feed and the
+// collector in either order, microseconds apart; were a receipt quicker
+// than that, its latency would be negative.)
+func (c *collector) feedLatencies() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []time.Duration
+	for _, r := range c.got {
+		if t, ok := c.storedAt[r.k]; ok {
+			out = append(out, r.at.Sub(t))
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (c *collector) storeLatencies() []time.Duration {
@@ -295,6 +332,7 @@ func (c *collector) received(k int, at time.Time) {
 	defer c.mu.Unlock()
 	if t, ok := c.sent[k]; ok {
 		c.lat = append(c.lat, at.Sub(t))
+		c.got = append(c.got, receipt{k, at})
 	}
 }
 
