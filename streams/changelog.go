@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -79,8 +80,11 @@ func (s *storedRecord) record() *kgo.Record {
 // ChangelogPartition is the committed content of one changelog partition:
 // the latest snapshot of every twin and the partition's own record.
 type ChangelogPartition struct {
-	Twins map[string][]byte // latest snapshot by twin id
+	Twins map[string][]byte // latest snapshot by twin id (a delta applied to its base, see delta.go)
 	Meta  []byte            // latest partition record, nil when none
+	// Deltas names the twins whose snapshot came from a base and a delta:
+	// the delta record stands until a base replaces it.
+	Deltas map[string]bool
 }
 
 // errBadSnapshot is wrapped when a changelog record does not decode:
@@ -94,8 +98,11 @@ var errBadSnapshot = errors.New("bad twin snapshot")
 func ReadChangelog(ctx context.Context, brokers []string, clientID, topic string, partitions []int32) (map[int32]*ChangelogPartition, error) {
 	out := make(map[int32]*ChangelogPartition, len(partitions))
 	for _, p := range partitions {
-		out[p] = &ChangelogPartition{Twins: map[string][]byte{}}
+		out[p] = &ChangelogPartition{Twins: map[string][]byte{}, Deltas: map[string]bool{}}
 	}
+	// the offset of each key's latest record, by partition: a delta older
+	// than its twin's base is stale (see combineDeltas)
+	keyOffsets := make(map[int32]map[string]int64, len(partitions))
 	boot, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ClientID(clientID), kgo.MetadataMinAge(100*time.Millisecond))
 	if err != nil {
 		return nil, err
@@ -166,6 +173,10 @@ func ReadChangelog(ctx context.Context, brokers []string, clientID, topic string
 					delete(cp.Twins, key)
 				default:
 					cp.Twins[key] = r.Value
+					if keyOffsets[r.Partition] == nil {
+						keyOffsets[r.Partition] = map[string]int64{}
+					}
+					keyOffsets[r.Partition][key] = r.Offset
 				}
 			}
 			if r.Offset+1 >= target {
@@ -173,7 +184,40 @@ func ReadChangelog(ctx context.Context, brokers []string, clientID, topic string
 			}
 		})
 	}
+	for p, cp := range out {
+		if err := cp.combineDeltas(keyOffsets[p]); err != nil {
+			return nil, fmt.Errorf("changelog partition %d: %w", p, err)
+		}
+	}
 	return out, nil
+}
+
+// combineDeltas replaces each twin's base and delta by the snapshot they
+// make. A delta written before its twin's base (the process stopped between
+// the base and the delete of the old delta, without a transaction) is
+// dropped; a delta without a base, or one that does not apply, is an error.
+func (cp *ChangelogPartition) combineDeltas(offsets map[string]int64) error {
+	for key, delta := range cp.Twins {
+		id, ok := strings.CutSuffix(key, deltaSuffix)
+		if !ok {
+			continue
+		}
+		delete(cp.Twins, key)
+		base, ok := cp.Twins[id]
+		if !ok {
+			return fmt.Errorf("%w: twin %s: a delta without its base", errBadSnapshot, id)
+		}
+		if offsets[key] < offsets[id] {
+			continue
+		}
+		full, err := applyDelta(base, delta)
+		if err != nil {
+			return fmt.Errorf("%w: twin %s: %v", errBadSnapshot, id, err)
+		}
+		cp.Twins[id] = full
+		cp.Deltas[id] = true
+	}
+	return nil
 }
 
 // readWaiting reads again the input records that partitions were waiting

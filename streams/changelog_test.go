@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,4 +82,117 @@ func TestRestoreReadsJSONSnapshots(t *testing.T) {
 	if err != nil || got.Funds.DisbursedCNY != 2e6 || got.Duplicates != 1 || twin.VerifyChain("P-007", got.Audit) != nil {
 		t.Fatalf("binary checkpoint: %v %+v", err, got)
 	}
+}
+
+// TestRestoreFromDeltas: a twin that changes at every checkpoint is written
+// as deltas from its base; a restart rebuilds it from the base and the
+// latest delta, and goes on (its next whole snapshot deletes the delta),
+// and a second restart rebuilds it again.
+func TestRestoreFromDeltas(t *testing.T) {
+	b := startBroker(t)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	pub, err := NewPublisher([]string{b.Addr()}, DefaultTopics(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	publish := func(evs ...*twin.Event) {
+		t.Helper()
+		if err := pub.Publish(ctx, evs...); err != nil {
+			t.Fatal(err)
+		}
+		if err := pub.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readings := 0
+	round := func(e *Engine, n int) {
+		t.Helper()
+		var evs []*twin.Event
+		for range n {
+			readings++
+			evs = append(evs, event(t, fmt.Sprintf("r-%d", readings), twin.TypeSensorReading, "P-009", "P-009-S1",
+				at.Add(time.Duration(readings)*time.Second), &twin.SensorReading{Kind: twin.SensorPM10, Value: float64(20 + readings%50), Unit: "ug/m3"}))
+		}
+		publish(evs...)
+		want := int64(readings)
+		waitFor(t, fmt.Sprintf("%d readings committed", want), func() bool {
+			v, ok := e.Store().Twin("P-009")
+			return ok && v.Sites[0].Readings == want
+		})
+	}
+	publish(registration(t, "P-009", at)...)
+
+	run := func(group string) (*Engine, context.CancelFunc, chan error) {
+		e, err := NewEngine(EngineConfig{Brokers: []string{b.Addr()}, Group: group, Logger: testLogger(t), CheckpointInterval: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- e.Run(rctx) }()
+		<-e.Ready()
+		return e, stop, done
+	}
+	stopAndWait := func(stop context.CancelFunc, done chan error) {
+		t.Helper()
+		stop()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	deltaRecords := func() int {
+		t.Helper()
+		recs, err := ReadTopic(ctx, []string{b.Addr()}, DefaultTopics().State())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, r := range recs {
+			if strings.HasSuffix(string(r.Key), deltaSuffix) && r.Value != nil {
+				n++
+			}
+		}
+		return n
+	}
+
+	e1, stop, done := run("deltas")
+	round(e1, 300) // a twin with some history, so that a few readings change a small part of it
+	for range 6 {
+		round(e1, 3)
+	}
+	v1, _ := e1.Store().Twin("P-009")
+	stopAndWait(stop, done)
+	if n := deltaRecords(); n == 0 {
+		t.Fatal("no delta was written for a twin that changed at every checkpoint")
+	}
+
+	e2, stop, done := run("deltas")
+	waitFor(t, "the twin restored", func() bool { _, ok := e2.Store().Twin("P-009"); return ok })
+	v2, _ := e2.Store().Twin("P-009")
+	if j1, j2 := mustJSON(t, v1), mustJSON(t, v2); !bytes.Equal(j1, j2) {
+		t.Fatalf("restored from base and delta:\n%s\nwant\n%s", j2, j1)
+	}
+	for range 3 {
+		round(e2, 3)
+	}
+	v2, _ = e2.Store().Twin("P-009")
+	stopAndWait(stop, done)
+
+	e3 := startEngine(t, b.Addr(), "deltas")
+	waitFor(t, "the twin restored again", func() bool { _, ok := e3.Store().Twin("P-009"); return ok })
+	v3, _ := e3.Store().Twin("P-009")
+	if j2, j3 := mustJSON(t, v2), mustJSON(t, v3); !bytes.Equal(j2, j3) {
+		t.Fatalf("second restore:\n%s\nwant\n%s", j3, j2)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

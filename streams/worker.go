@@ -83,13 +83,21 @@ type worker struct {
 	polled []int64      // per input topic: offset after the last record fetched (-1 unknown)
 	end    []int64      // per input topic: the last stable offset known
 
-	dirty    map[string]bool // twins changed since the last checkpoint
-	snap     []byte          // room for encoding a snapshot, kept between checkpoints
-	meta     bool            // city state or waiting records changed since then
-	touched  map[string]bool // twins changed since the last commit (for the store)
-	alerts   []twin.Alert    // alerts since the last commit (for the store)
-	poisoned *poisonInfo     // set when Apply panicked; the engine aborts and restores
-	cur      int64           // offset of the record being applied
+	dirty map[string]bool // twins changed since the last checkpoint
+	snap  []byte          // room for encoding a snapshot, kept between checkpoints
+	// bases are the snapshots last written whole of the twins changed at
+	// the last checkpoint (a checkpoint writes such a twin as a delta from
+	// its base, see delta.go), baseBytes what they hold, and deltas the
+	// twins whose delta record stands in the changelog.
+	bases     map[string]*deltaBase
+	baseBytes int
+	deltas    map[string]bool
+	delta     []byte          // room for encoding a delta
+	meta      bool            // city state or waiting records changed since then
+	touched   map[string]bool // twins changed since the last commit (for the store)
+	alerts    []twin.Alert    // alerts since the last commit (for the store)
+	poisoned  *poisonInfo     // set when Apply panicked; the engine aborts and restores
+	cur       int64           // offset of the record being applied
 
 	drills drillSpace // forks of the twins in drills (drill.go)
 
@@ -120,6 +128,8 @@ func newWorker(e *Engine, p int32) *worker {
 		polled:   make([]int64, n),
 		end:      make([]int64, n),
 		dirty:    map[string]bool{},
+		bases:    map[string]*deltaBase{},
+		deltas:   map[string]bool{},
 		touched:  map[string]bool{},
 		due:      map[dueKey]int64{},
 		inflight: map[dueKey]bool{},
@@ -535,8 +545,14 @@ func (w *worker) deadLetter(r *kgo.Record, class, reason string) {
 // produce writes an output record in the open transaction.
 func (w *worker) produce(r *kgo.Record) { w.e.produce(r) }
 
+// maxBaseBytes bounds the bases a worker keeps for deltas; twins past it
+// are written whole.
+const maxBaseBytes = 64 << 20
+
 // checkpoint produces the snapshots of the twins changed since the last
-// checkpoint, and the partition record, into the open transaction.
+// checkpoint, and the partition record, into the open transaction. A twin
+// that also changed at the last checkpoint is written as a delta from its
+// base when the delta is at most half its snapshot (delta.go).
 func (w *worker) checkpoint() {
 	for _, id := range sortedIDs(w.dirty) {
 		p, ok := w.twins[id]
@@ -551,7 +567,36 @@ func (w *worker) checkpoint() {
 			w.e.produceFailed(fmt.Errorf("snapshot twin %s: %w", id, err))
 			continue
 		}
-		w.produce(w.stateRecord(id, bytes.Clone(w.snap)))
+		if base := w.bases[id]; base != nil {
+			w.delta = base.appendDelta(w.delta[:0], w.snap)
+			if len(w.delta) <= len(w.snap)/2 {
+				w.produce(w.stateRecord(id+deltaSuffix, bytes.Clone(w.delta)))
+				w.deltas[id] = true
+				continue
+			}
+			w.baseBytes -= base.size()
+			delete(w.bases, id)
+		}
+		full := bytes.Clone(w.snap)
+		w.produce(w.stateRecord(id, full))
+		if w.deltas[id] {
+			// the delta was taken from the base this one replaces
+			w.produce(w.stateRecord(id+deltaSuffix, nil))
+			delete(w.deltas, id)
+		}
+		if w.baseBytes+len(full) <= maxBaseBytes {
+			b := newDeltaBase(full)
+			w.bases[id] = b
+			w.baseBytes += b.size()
+		}
+	}
+	// a twin that did not change since the last checkpoint gives its base
+	// back: it is written whole when it changes again
+	for id, b := range w.bases {
+		if !w.dirty[id] {
+			w.baseBytes -= b.size()
+			delete(w.bases, id)
+		}
 	}
 	if w.meta {
 		// The waiting records of a topic are the last ones fetched from it
@@ -604,6 +649,9 @@ func (w *worker) stateRecord(key string, value []byte) *kgo.Record {
 func (w *worker) load(cp *ChangelogPartition, meta *partitionRecord, waiting map[string][]*kgo.Record) error {
 	for id, b := range cp.Twins {
 		w.raw[id] = b
+	}
+	for id := range cp.Deltas {
+		w.deltas[id] = true
 	}
 	w.e.warming.Add(int64(len(w.raw)))
 	w.city = meta.City
