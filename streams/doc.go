@@ -9,8 +9,9 @@
 // in a header; records keyed or partitioned differently from Kafka's default
 // partitioner are forwarded to the partition that owns their project; the
 // twins changed since the last checkpoint are written to the compacted
-// twin-state changelog before offsets are committed, and are restored from it
-// when a partition is assigned. Readers get views of the twins from Store.
+// twin-state changelog before offsets are committed (binary snapshots, a
+// busy twin's as a delta from the snapshot last written whole, delta.go),
+// and are restored from it when a partition is assigned. Readers get views of the twins from Store.
 //
 // Main types: Broker, Engine, Store, Publisher, Topics.
 //

@@ -9,6 +9,10 @@
 // red/amber/green from the alarms the rules raise, each with a
 // human-readable reason; key actions go into a per-project hash chain.
 //
+// A twin's snapshot is its JSON, or the binary form of
+// ProjectTwin.AppendSnapshot that the engine checkpoints; DecodeSnapshot
+// reads either.
+//
 // Main types: Event (Decode, Encode), ProjectTwin and SiteTwin, Rules
 // (ParseRules, DefaultRules), Effects with its Alerts, AuditRecord.
 //
