@@ -69,20 +69,31 @@ var gear = func() (t [256]uint64) {
 	return t
 }()
 
-// nextCut returns the end of the chunk of b that starts at 0.
-func nextCut(b []byte) int {
-	if len(b) <= minChunk {
-		return len(b)
+// chunker cuts bytes into chunks. The rolling hash runs over every byte,
+// never reset at a cut, so it depends only on the last 64 bytes: after a
+// change the cuts fall where the base's did again within a chunk or two.
+type chunker struct {
+	b   []byte
+	off int
+	h   uint64
+}
+
+// next returns the next chunk's bounds, ok false at the end.
+func (c *chunker) next() (start, end int, ok bool) {
+	start = c.off
+	if start >= len(c.b) {
+		return start, start, false
 	}
-	var h uint64
-	n := min(len(b), maxChunk)
-	for i := minChunk; i < n; i++ {
-		h = h<<1 + gear[b[i]]
-		if h&chunkMask == 0 {
-			return i + 1
+	end = min(len(c.b), start+maxChunk)
+	for i := start; i < end; i++ {
+		c.h = c.h<<1 + gear[c.b[i]]
+		if i+1-start >= minChunk && c.h&chunkMask == 0 {
+			end = i + 1
+			break
 		}
 	}
-	return n
+	c.off = end
+	return start, end, true
 }
 
 // chunkSeed seeds the hash of chunks; it is the process's own (the hashes
@@ -110,12 +121,14 @@ type deltaBase struct {
 
 func newDeltaBase(b []byte) *deltaBase {
 	d := &deltaBase{b: b, sum: baseSum(b), chunks: make(map[uint64]int32, len(b)/64)}
-	for off := 0; off < len(b); {
-		n := nextCut(b[off:])
-		if h := chunkHash(b[off : off+n]); d.chunks[h] == 0 {
+	for c := (chunker{b: b}); ; {
+		off, end, ok := c.next()
+		if !ok {
+			break
+		}
+		if h := chunkHash(b[off:end]); d.chunks[h] == 0 {
 			d.chunks[h] = int32(off) + 1
 		}
-		off += n
 	}
 	return d
 }
@@ -141,9 +154,13 @@ func (d *deltaBase) appendDelta(out, cur []byte) []byte {
 			cpN = 0
 		}
 	}
-	for off := 0; off < len(cur); {
-		n := nextCut(cur[off:])
-		c := cur[off : off+n]
+	for ch := (chunker{b: cur}); ; {
+		off, end, more := ch.next()
+		if !more {
+			break
+		}
+		n := end - off
+		c := cur[off:end]
 		at := -1
 		if next := cpOff + cpN; cpN > 0 && lit == off && next+n <= len(d.b) && bytes.Equal(d.b[next:next+n], c) {
 			at = next // the run of the base goes on (also where a chunk repeats)
@@ -164,7 +181,6 @@ func (d *deltaBase) appendDelta(out, cur []byte) []byte {
 			}
 			lit = off + n
 		}
-		off += n
 	}
 	if lit < len(cur) {
 		flushCopy()
