@@ -31,20 +31,7 @@ func TestCheckpointModes(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			b := startBroker(t)
 			ctx := context.Background()
-			pub, err := NewPublisher([]string{b.Addr()}, DefaultTopics(), "test")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pub.Close()
-			publish := func(evs ...*twin.Event) {
-				t.Helper()
-				if err := pub.Publish(ctx, evs...); err != nil {
-					t.Fatal(err)
-				}
-				if err := pub.Flush(ctx); err != nil {
-					t.Fatal(err)
-				}
-			}
+			publish := publisher(t, b.Addr())
 			at := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC) // 11:00 in Shenzhen
 			pay := func(id string) *twin.Event {
 				return event(t, id, twin.TypeFundsDisbursed, "P-004", "", at, &twin.Payment{AmountCNY: 1e6})

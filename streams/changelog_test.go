@@ -54,18 +54,8 @@ func TestRestoreReadsJSONSnapshots(t *testing.T) {
 	if v, _ := e.Store().Twin("P-007"); v.Funds.DisbursedCNY != 1e6 || v.AuditLength != 1 {
 		t.Fatalf("restored from JSON: %+v", v.Funds)
 	}
-	pub, err := NewPublisher([]string{b.Addr()}, DefaultTopics(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	if err := pub.Publish(ctx, event(t, "pay-1", twin.TypeFundsDisbursed, "P-007", "", at, &twin.Payment{AmountCNY: 1e6}),
-		event(t, "pay-2", twin.TypeFundsDisbursed, "P-007", "", at, &twin.Payment{AmountCNY: 1e6})); err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	publisher(t, b.Addr())(event(t, "pay-1", twin.TypeFundsDisbursed, "P-007", "", at, &twin.Payment{AmountCNY: 1e6}),
+		event(t, "pay-2", twin.TypeFundsDisbursed, "P-007", "", at, &twin.Payment{AmountCNY: 1e6}))
 	waitFor(t, "the second payment committed", func() bool {
 		v, _ := e.Store().Twin("P-007")
 		return v.Funds.DisbursedCNY == 2e6
@@ -92,20 +82,7 @@ func TestRestoreFromDeltas(t *testing.T) {
 	b := startBroker(t)
 	ctx := context.Background()
 	at := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
-	pub, err := NewPublisher([]string{b.Addr()}, DefaultTopics(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	publish := func(evs ...*twin.Event) {
-		t.Helper()
-		if err := pub.Publish(ctx, evs...); err != nil {
-			t.Fatal(err)
-		}
-		if err := pub.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish := publisher(t, b.Addr())
 	readings := 0
 	round := func(e *Engine, n int) {
 		t.Helper()

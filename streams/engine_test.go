@@ -107,6 +107,28 @@ func event(t *testing.T, id, typ, project, site string, at time.Time, data twin.
 	return &twin.Event{ID: id, Type: typ, Source: "test", Time: at, Project: project, Site: site, Data: data}
 }
 
+// publisher returns a function that publishes events to the broker and
+// flushes them, failing the test if it cannot; the publisher is closed when
+// the test ends.
+func publisher(t *testing.T, addr string) func(evs ...*twin.Event) {
+	t.Helper()
+	pub, err := NewPublisher([]string{addr}, DefaultTopics(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pub.Close)
+	return func(evs ...*twin.Event) {
+		t.Helper()
+		ctx := context.Background()
+		if err := pub.Publish(ctx, evs...); err != nil {
+			t.Fatal(err)
+		}
+		if err := pub.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestEngineEndToEnd(t *testing.T) {
 	b := startBroker(t)
 	e := startEngine(t, b.Addr(), "e2e")
@@ -268,24 +290,11 @@ func TestPartitionMatchesKafkaDefault(t *testing.T) {
 // nothing), and applies new events on top.
 func TestRestartRestoresTwins(t *testing.T) {
 	b := startBroker(t)
-	pub, err := NewPublisher([]string{b.Addr()}, DefaultTopics(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
+	publish := publisher(t, b.Addr())
 	ctx := context.Background()
 	at := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
 	pay := func(id string) *twin.Event {
 		return event(t, id, twin.TypeFundsDisbursed, "P-003", "", at, &twin.Payment{AmountCNY: 1e6})
-	}
-	publish := func(evs ...*twin.Event) {
-		t.Helper()
-		if err := pub.Publish(ctx, evs...); err != nil {
-			t.Fatal(err)
-		}
-		if err := pub.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
 	}
 
 	publish(registration(t, "P-003", at)...)
