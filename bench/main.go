@@ -1,8 +1,8 @@
 // Command bench measures sitetwin and appends its figures to
 // bench/RESULTS.md with the command and the machine.
 //
-//	go run ./bench restore [--twins 100000] [--steady-minutes 0] [--results bench/RESULTS.md]
-//	go run ./bench websocket|ws [--clients 1000] [--projects 300] [--seconds 20] [--rate 0] [--checkpoint 0] [--updates-per-second 0] [--results bench/RESULTS.md]
+//	go run ./bench restore [--twins 100000] [--steady-minutes 0] [--cpuprofile FILE] [--results bench/RESULTS.md]
+//	go run ./bench websocket|ws [--clients 1000] [--projects 300] [--seconds 20] [--rate 0] [--checkpoint 0] [--updates-per-second 0] [--cpuprofile FILE] [--results bench/RESULTS.md]
 //	go run ./bench drill [--projects 5500] [--scenario mangkhut_2018.json] [--members N] [--runs 1] [--results bench/RESULTS.md]
 //	go run ./bench apply [--projects 300] [--events 1000000] [--rate 100] [--cpuprofile FILE] [--results bench/RESULTS.md]
 //	go run ./bench decode [--projects 300] [--events 500000] [--rate 100] [--rounds 3] [--cpuprofile FILE] [--results bench/RESULTS.md]
