@@ -453,16 +453,24 @@ func (c *snapCodec) time(v *time.Time) { field(c, v, (*snapReader).time, (*snapW
 func (c *snapCodec) level(v *Level)    { field(c, v, (*snapReader).level, (*snapWriter).level) }
 func (c *snapCodec) strs(v *[]string)  { field(c, v, (*snapReader).strs, (*snapWriter).strs) }
 
+// int, health and ruleValue's window go through a copy of another type;
+// the copy is stored back only when reading: writing must not write to
+// the twin (views share its lists with readers on other goroutines).
+
 func (c *snapCodec) int(v *int) {
 	x := int64(*v)
 	c.i64(&x)
-	*v = int(x)
+	if c.r != nil {
+		*v = int(x)
+	}
 }
 
 func (c *snapCodec) health(v *Health) {
 	s := string(*v)
 	c.str(&s)
-	*v = Health(s)
+	if c.r != nil {
+		*v = Health(s)
+	}
 }
 
 // present writes whether a part is there, or reads it.
@@ -759,7 +767,9 @@ func (c *snapCodec) ruleValue(v *RuleValue) {
 	c.str(&v.Aggregate)
 	w := int64(v.Window)
 	c.i64(&w)
-	v.Window = Duration(w)
+	if c.r != nil {
+		v.Window = Duration(w)
+	}
 	c.float(&v.Value)
 	c.str(&v.Unit)
 	c.time(&v.At)
