@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -100,7 +99,7 @@ type BacktestOptions struct {
 	// Threshold is the crane alarm threshold on P(exceed) (default 0.5).
 	Threshold float64
 	// Progress, if set, is called from one goroutine at a time with the
-	// predictions done and the total.
+	// predictions done and the total, done increasing by one each call.
 	Progress func(done, total int)
 }
 
@@ -128,7 +127,7 @@ func Backtest(ctx context.Context, examples []Example, models []Model, opts Back
 		errs[m] = make([]error, len(examples))
 	}
 	total := len(models) * len(labelled)
-	var done atomic.Int64
+	var done int // under progressMu
 	var progressMu sync.Mutex
 	jobs := make(chan [2]int)
 	var wg sync.WaitGroup
@@ -139,10 +138,11 @@ func Backtest(ctx context.Context, examples []Example, models []Model, opts Back
 			for j := range jobs {
 				m, i := j[0], j[1]
 				preds[m][i], errs[m][i] = models[m].Predict(ctx, examples[i].View)
-				n := done.Add(1)
 				if opts.Progress != nil {
+					// counted under the lock, so the calls come in order
 					progressMu.Lock()
-					opts.Progress(int(n), total)
+					done++
+					opts.Progress(done, total)
 					progressMu.Unlock()
 				}
 			}
