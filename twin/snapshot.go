@@ -726,21 +726,21 @@ func (c *snapCodec) series(s *Series) {
 	c.str(&s.Unit)
 	c.i64(&s.BucketMS)
 	c.i64(&s.KeepMS)
-	c.time(&s.Latest.Time)
-	c.float(&s.Latest.Value)
-	c.str(&s.Latest.Event)
+	// the buckets, then the latest reading: a reading changes the last
+	// bucket and the latest reading, next to each other (a delta's one
+	// change, not two)
 	if c.r == nil {
 		at := c.w.openCompact()
 		c.w.b = s.Buckets.appendCompact(c.w.b)
 		c.w.closeCompact(at)
-		return
-	}
-	b := c.r.compact()
-	if c.r.err == nil {
+	} else if b := c.r.compact(); c.r.err == nil {
 		if err := s.Buckets.readCompact(&decoder{b: b}); err != nil {
 			c.r.fail("buckets: " + err.Error())
 		}
 	}
+	c.time(&s.Latest.Time)
+	c.float(&s.Latest.Value)
+	c.str(&s.Latest.Event)
 }
 
 // compactLen is the room kept before a compact form for its length,
