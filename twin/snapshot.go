@@ -223,18 +223,12 @@ func (r *snapReader) fail(what string) {
 	r.b = nil
 }
 
-func (r *snapReader) uint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail("cut short or a number too long")
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
+func (r *snapReader) uint() uint64 { return readVarint(r, binary.Uvarint) }
+func (r *snapReader) int() int64   { return readVarint(r, binary.Varint) }
 
-func (r *snapReader) int() int64 {
-	v, n := binary.Varint(r.b)
+// readVarint reads a varint with read (binary.Uvarint or binary.Varint).
+func readVarint[T uint64 | int64](r *snapReader, read func([]byte) (T, int)) T {
+	v, n := read(r.b)
 	if n <= 0 {
 		r.fail("cut short or a number too long")
 		return 0
