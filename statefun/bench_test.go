@@ -91,12 +91,12 @@ func BenchmarkInvoke(b *testing.B) {
 }
 
 // BenchmarkStateCodec compares the state format chosen (the changelog's
-// JSON) with the same bytes deflated: size, and the time to encode and
-// decode one steady-state project.
+// binary snapshot in the JSON envelope) with the same bytes deflated:
+// size, and the time to encode and decode one steady-state project.
 func BenchmarkStateCodec(b *testing.B) {
 	p, _ := steadyCity(b)
 	st := &statefun.ProjectState{Twin: p}
-	b.Run("json", func(b *testing.B) {
+	b.Run("state", func(b *testing.B) {
 		var n int
 		for range b.N {
 			enc, err := statefun.EncodeProjectState(st)
@@ -110,7 +110,7 @@ func BenchmarkStateCodec(b *testing.B) {
 		}
 		b.ReportMetric(float64(n), "state-bytes")
 	})
-	b.Run("json+deflate", func(b *testing.B) {
+	b.Run("state+deflate", func(b *testing.B) {
 		var n int
 		for range b.N {
 			enc, err := statefun.EncodeProjectState(st)

@@ -110,7 +110,11 @@ func TestStateErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := statefun.DecodeCityState([]byte(`{"format":"sitetwin.city-state","version":2}`)); !errors.Is(err, statefun.ErrStateVersion) || !strings.Contains(err.Error(), "reads up to 1") {
-		t.Errorf("city state of version 2: %v", err)
+	newer := fmt.Sprintf(`{"format":"sitetwin.city-state","version":%d}`, statefun.StateVersion+1)
+	if _, err := statefun.DecodeCityState([]byte(newer)); !errors.Is(err, statefun.ErrStateVersion) || !strings.Contains(err.Error(), fmt.Sprintf("reads up to %d", statefun.StateVersion)) {
+		t.Errorf("city state of a newer version: %v", err)
+	}
+	if _, err := statefun.DecodeProjectState([]byte(`{"format":"sitetwin.project-state","version":2,"twin_snapshot":"AHN0dwE="}`)); err == nil {
+		t.Error("a cut-short twin snapshot was read")
 	}
 }
