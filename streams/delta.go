@@ -27,7 +27,12 @@ import (
 // chunks around it and the chunks after it are cut as in the base even
 // when bytes were inserted or removed before them (a series' oldest bucket
 // dropped, a reading id added). Chunks are looked up by a 64-bit hash and
-// compared byte for byte before they are copied.
+// compared byte for byte before they are copied. A delta names its base by
+// the base's CRC-32C and length, checked before it is applied.
+//
+// A worker keeps bases only for the twins changed at the last checkpoint,
+// within maxBaseBytes; a twin not changed at a checkpoint gives its base
+// back and is written whole when it changes again.
 
 // deltaSuffix ends the changelog key of a twin's delta. '~' cannot occur
 // in a project id (see partitionKey).
