@@ -70,23 +70,13 @@ func TestPoisonRecord(t *testing.T) {
 				return twin.Apply(p, e, r)
 			}
 			e := runEngine(t, EngineConfig{Brokers: []string{b.Addr()}, Group: "poison", AtLeastOnce: atLeastOnce, Apply: apply, CheckpointInterval: 100 * time.Millisecond})
-			ctx := context.Background()
-			pub, err := NewPublisher([]string{b.Addr()}, DefaultTopics(), "test")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pub.Close()
+			publish := publisher(t, b.Addr())
 			at := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
 			pay := func(id string, min int) *twin.Event {
 				return event(t, id, twin.TypeFundsDisbursed, "P-004", "", at.Add(time.Duration(min)*time.Minute), &twin.Payment{AmountCNY: 1e6})
 			}
 			evs := append(registration(t, "P-004", at), pay("pay-1", 1), pay("poison-1", 2), pay("pay-2", 3))
-			if err := pub.Publish(ctx, evs...); err != nil {
-				t.Fatal(err)
-			}
-			if err := pub.Flush(ctx); err != nil {
-				t.Fatal(err)
-			}
+			publish(evs...)
 			waitFor(t, "both good payments applied", func() bool {
 				v, ok := e.Store().Twin("P-004")
 				return ok && v.Funds.Payments == 2
@@ -117,18 +107,9 @@ func TestImpossibleContent(t *testing.T) {
 	}
 	defer cl.Close()
 	ctx := context.Background()
-	pub, err := NewPublisher([]string{b.Addr()}, DefaultTopics(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
+	publish := publisher(t, b.Addr())
 	now := time.Now().UTC().Truncate(time.Second)
-	if err := pub.Publish(ctx, registration(t, "P-005", now)...); err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	publish(registration(t, "P-005", now)...)
 	ts := now.Format(time.RFC3339)
 	cases := []struct {
 		id, topic, value, reason string

@@ -132,24 +132,14 @@ func publisher(t *testing.T, addr string) func(evs ...*twin.Event) {
 func TestEngineEndToEnd(t *testing.T) {
 	b := startBroker(t)
 	e := startEngine(t, b.Addr(), "e2e")
-	pub, err := NewPublisher([]string{b.Addr()}, DefaultTopics(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	ctx := context.Background()
+	publish := publisher(t, b.Addr())
 	at := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC) // 11:00 in Shenzhen: day limits
 	evs := append(registration(t, "P-001", at), registration(t, "P-002", at)...)
 	evs = append(evs,
 		event(t, "s1", twin.TypeSensorReading, "P-001", "P-001-S1", at, &twin.SensorReading{Kind: "noise", Value: 95, Unit: "dB(A)"}),
 		event(t, "s2", twin.TypeSensorReading, "P-002", "P-002-S1", at, &twin.SensorReading{Kind: "pm10", Value: 80, Unit: "µg/m³"}),
 	)
-	if err := pub.Publish(ctx, evs...); err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	publish(evs...)
 	waitFor(t, "P-001 red", func() bool {
 		v, ok := e.Store().Twin("P-001")
 		return ok && v.Health == twin.Red && v.Registered
@@ -360,11 +350,7 @@ func TestHealthDegradedWhenBrokerGone(t *testing.T) {
 func TestCityWideEvents(t *testing.T) {
 	b := startBroker(t)
 	e := startEngine(t, b.Addr(), "city")
-	pub, err := NewPublisher([]string{b.Addr()}, DefaultTopics(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
+	publish := publisher(t, b.Addr())
 	ctx := context.Background()
 	at := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
 	// projects on several partitions
@@ -383,20 +369,13 @@ func TestCityWideEvents(t *testing.T) {
 	}
 	issued, _ := twin.ParseWhen(at.Format(time.RFC3339))
 	evs = append(evs, event(t, "rain-1", twin.TypeRainfallWarning, twin.CityWide, "", at.Add(time.Minute), &twin.RainfallWarning{Level: twin.RainRed, Issued: issued}))
-	if err := pub.Publish(ctx, evs...); err != nil {
-		t.Fatal(err)
-	}
+	publish(evs...)
 	// a project registered after the warning
 	late := registration(t, ids[3], at.Add(2*time.Minute))
 	for _, e := range late {
 		e.Time = at.Add(2 * time.Minute)
 	}
-	if err := pub.Publish(ctx, late...); err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	publish(late...)
 	hasRain := func(id string) bool {
 		v, ok := e.Store().Twin(id)
 		return ok && v.Weather.Rainstorm == twin.RainRed && v.Health == twin.Red

@@ -37,12 +37,7 @@ func TestPredictionsInTheEngine(t *testing.T) {
 		}
 	}
 	e := runEngine(t, EngineConfig{Brokers: []string{b.Addr()}, Group: "predict", Models: reg, CheckpointInterval: 100 * time.Millisecond})
-	ctx := context.Background()
-	pub, err := NewPublisher([]string{b.Addr()}, DefaultTopics(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
+	publish := publisher(t, b.Addr())
 	at := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
 	evs := registration(t, "P-008", at)
 	reg0 := evs[0].Data.(*twin.ProjectRegistered)
@@ -56,12 +51,7 @@ func TestPredictionsInTheEngine(t *testing.T) {
 		event(t, "hz", twin.TypeHazardFound, "P-008", "P-008-S1", at.Add(2*time.Minute), &twin.HazardFound{Hazard: "H1", Severity: "general", Category: "housekeeping", Deadline: reg0.Deadline}),
 		event(t, "quiet", twin.TypeSensorReading, "P-008", "P-008-S1", at.Add(3*time.Minute), &twin.SensorReading{Kind: "pm10", Value: 40, Unit: "µg/m³"}),
 	)
-	if err := pub.Publish(ctx, evs...); err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	publish(evs...)
 	waitFor(t, "both predictions and the delay risk", func() bool {
 		v, ok := e.Store().Twin("P-008")
 		return ok && len(v.Predictions) == 2 && len(v.Risks) == 1
