@@ -18,8 +18,9 @@ import (
 //   - binary (AppendSnapshot), what the engine checkpoints: the same
 //     fields in a fixed order, numbers as varints and IEEE 754 bits,
 //     strings length-prefixed, a series' buckets and the remembered ids in
-//     the compact forms of codec.go. It is about ten times faster to write
-//     and to read than the JSON and about half its size. The rare and
+//     the compact forms of codec.go. For a steady project it is 62 % of
+//     the JSON's size, about nine times faster to write and seven to read
+//     on a quiet core (BenchmarkSteadyTwinSnapshot, ...Restore). The rare and
 //     nested parts (predictions, filings, a typhoon advisory) are held as
 //     JSON inside it: they are small, seldom there, and their encoding/json
 //     form is already exact.
