@@ -94,7 +94,7 @@ type applier struct {
 	p   *ProjectTwin
 	e   *Event
 	r   *Rules
-	eff *Effects
+	eff Effects // returned by Apply: held here so that it stays off the heap
 	// incidentsMoved is set when evaluateIncidents moved incidents to a
 	// site's earlier count, which the credit score words differently.
 	incidentsMoved bool
@@ -129,7 +129,7 @@ func Apply(p *ProjectTwin, e *Event, r *Rules) (Effects, error) {
 		eff.Duplicate = true
 		return eff, nil
 	}
-	a := &applier{p: p, e: e, r: r, eff: &eff}
+	a := &applier{p: p, e: e, r: r}
 	if err := a.check(); err != nil {
 		return Effects{}, err
 	}
@@ -171,7 +171,7 @@ func Apply(p *ProjectTwin, e *Event, r *Rules) (Effects, error) {
 	if a.alarmWrites > 0 {
 		p.updateHealth()
 	}
-	return eff, nil
+	return a.eff, nil
 }
 
 // check rejects events that are impossible for the twin, before anything
@@ -327,6 +327,7 @@ func (a *applier) apply() {
 			p.Sites[e.Site] = s
 		}
 		s.Registered, s.Name, s.Lat, s.Lon, s.Terrain = true, d.Name, d.Lat, d.Lon, d.Terrain
+		s.plan = nil // the terrain may have changed
 		a.typhoonApproach()
 	case *EquipmentInstalled:
 		s := p.Sites[e.Site] // added: see check
@@ -336,6 +337,7 @@ func (a *applier) apply() {
 			DepthM: d.DepthM, AlarmCumulativeMM: d.AlarmCumulativeMM, AlarmRateMMPerDay: d.AlarmRateMMPerDay,
 			Installed: e.Time, Registered: true,
 		}
+		s.plan = nil // a new crane or series' equipment, or the same id replaced
 		a.evaluateSite(s, "")
 	case *PlanBaselined:
 		a.baseline(d)
@@ -635,13 +637,12 @@ func (a *applier) reading(d *SensorReading) {
 		a.eff.Expired = true
 		return
 	}
-	key := seriesKey(d.Kind, d.Equipment)
-	ser, ok := s.Series[key]
+	sp, ok := s.seriesFor(r, d.Kind, d.Equipment)
 	if !ok {
-		ser = newSeries(d.Kind, d.Equipment, r.SeriesFor(d.Kind))
-		s.Series[key] = ser
+		s.Series[seriesKey(d.Kind, d.Equipment)] = newSeries(d.Kind, d.Equipment, r.SeriesFor(d.Kind))
+		sp, _ = s.seriesFor(r, d.Kind, d.Equipment) // the plan sees one more series and is built again
 	}
-	if !ser.add(e.Time, d.Value, e.ID) {
+	if !sp.ser.add(e.Time, d.Value, e.ID) {
 		s.Expired++
 		a.eff.Expired = true
 		return
@@ -659,47 +660,24 @@ func (a *applier) reading(d *SensorReading) {
 		a.eff.Late = true
 		return
 	}
-	a.evaluateSite(s, d.Kind)
+	a.evaluateSteps(s, sp.steps)
 }
 
 // evaluateSite evaluates the sensor rules of one kind at the site (all kinds
 // when kind is "") at the site's clock, and refreshes its health.
 func (a *applier) evaluateSite(s *SiteTwin, kind string) {
-	var rules []*SensorRule
-	if kind == "" {
-		for i := range a.r.Sensor {
-			rules = append(rules, &a.r.Sensor[i])
-		}
-	} else {
-		rules = a.r.RulesFor(kind)
-	}
-	// The series the rules may read, in key order, gathered once for all
-	// the rules (evaluating a rule adds no series): only those of the
-	// reading's kind when there is one.
-	var buf [8]keyedSeries
-	series := buf[:0]
-	for k, ser := range s.Series {
-		if kind == "" || ser.Kind == kind {
-			series = append(series, keyedSeries{k, ser})
-		}
-	}
-	slices.SortFunc(series, func(x, y keyedSeries) int { return strings.Compare(x.key, y.key) })
+	a.evaluateSteps(s, s.planFor(a.r, kind))
+}
+
+// evaluateSteps evaluates a site's sensor rules as its plan lists them, and
+// refreshes its health.
+func (a *applier) evaluateSteps(s *SiteTwin, steps []planStep) {
 	writes := a.alarmWrites
-	for _, rule := range rules {
-		switch rule.Scope {
-		case ScopeCraneJib:
-			a.evaluateCranes(s, rule)
-		default:
-			for _, k := range rule.Kinds {
-				if kind != "" && k != kind {
-					continue
-				}
-				for _, ks := range series {
-					if ks.ser.Kind == k {
-						a.evaluateSeries(s, rule, ks.ser)
-					}
-				}
-			}
+	for i := range steps {
+		if st := &steps[i]; st.rule.Scope == ScopeCraneJib {
+			a.evaluateCranes(s, st)
+		} else {
+			a.evaluateSeries(s, st)
 		}
 	}
 	if a.alarmWrites != writes {
@@ -707,13 +685,9 @@ func (a *applier) evaluateSite(s *SiteTwin, kind string) {
 	}
 }
 
-// keyedSeries is a series with its key in SiteTwin.Series.
-type keyedSeries struct {
-	key string
-	ser *Series
-}
-
-func (a *applier) evaluateSeries(s *SiteTwin, rule *SensorRule, ser *Series) {
+// evaluateSeries evaluates a series rule over its series.
+func (a *applier) evaluateSeries(s *SiteTwin, st *planStep) {
+	rule, ser := st.rule, st.ser
 	at := s.Clock
 	var since time.Time
 	var period *Period
@@ -729,16 +703,9 @@ func (a *applier) evaluateSeries(s *SiteTwin, rule *SensorRule, ser *Series) {
 	if !ok {
 		return
 	}
-	key := rule.ID
-	if ser.Equipment != "" {
-		key += "@" + ser.Equipment
-	}
-	unit := ser.Unit
-	if rule.Aggregate == AggRatePerDay {
-		unit += "/d"
-	}
+	key, unit := st.key, st.unit
 	if period != nil || len(rule.Periods) == 0 {
-		s.setValue(key, rule, ser.Equipment, x, unit, at)
+		st.value = s.setValue(st.value, key, rule, ser.Equipment, x, unit, at)
 	}
 	var band Band
 	var levelName [3]string
@@ -747,7 +714,7 @@ func (a *applier) evaluateSeries(s *SiteTwin, rule *SensorRule, ser *Series) {
 		band = *rule.Band
 		levelName = [3]string{"", "warning", "stop-work"}
 	case rule.Relative != nil:
-		base := s.Equipment[ser.Equipment].Base(rule.Relative.Base)
+		base := st.eq.Base(rule.Relative.Base)
 		if base <= 0 {
 			base = rule.Relative.Default
 		}
@@ -770,7 +737,7 @@ func (a *applier) evaluateSeries(s *SiteTwin, rule *SensorRule, ser *Series) {
 	if lvl != LevelOK {
 		subject := ""
 		if ser.Equipment != "" {
-			subject = equipmentNoun(s.Equipment[ser.Equipment]) + ser.Equipment + " "
+			subject = equipmentNoun(st.eq) + ser.Equipment + " "
 		}
 		reason = subject + rule.Label + " " + cmpText(&band, lvl, x, th, unit, levelName[lvl], -1)
 	}
@@ -794,85 +761,81 @@ func (a *applier) period(rule *SensorRule, t time.Time) *Period {
 // evaluateCranes evaluates a wind-at-jib rule for every tower crane of the
 // site: the larger of the crane's own anemometer and the site's 10 m wind
 // brought to jib height by v(z) = v10 (z/10)^alpha (GB 50009 power law).
-func (a *applier) evaluateCranes(s *SiteTwin, rule *SensorRule) {
-	at := s.Clock
-	alpha := a.r.TerrainAlpha[s.Terrain]
-	if alpha == 0 {
-		alpha = a.r.TerrainAlpha["C"]
+func (a *applier) evaluateCranes(s *SiteTwin, st *planStep) {
+	if len(st.cranes) == 0 {
+		return
 	}
-	// The site's own 10 m wind of each kind, the same for every crane:
-	// aggregated at the first crane.
+	rule, at := st.rule, s.Clock
+	w, minSpan := rule.Window.D(), rule.MinSpan.D()
+	// The site's own 10 m wind of each kind, the same for every crane.
 	type siteWind struct {
 		v  float64
 		ok bool
 	}
 	var windBuf [4]siteWind
-	var site []siteWind
-	var keyBuf [16]string
-	for _, id := range appendSortedKeys(keyBuf[:0], s.Equipment) {
-		eq := s.Equipment[id]
-		if eq.Kind != KindTowerCrane {
-			continue
+	site := windBuf[:0]
+	for _, ser := range st.site {
+		var sw siteWind
+		if ser != nil {
+			sw.v, sw.ok = ser.Aggregate(rule.Aggregate, at, w, minSpan)
 		}
-		if site == nil {
-			site = windBuf[:0]
-			for _, k := range rule.Kinds {
-				var w siteWind
-				if ser, ok := s.Series[k]; ok {
-					w.v, w.ok = ser.Aggregate(rule.Aggregate, at, rule.Window.D(), rule.MinSpan.D())
-				}
-				site = append(site, w)
-			}
-		}
+		site = append(site, sw)
+	}
+	for ci := range st.cranes {
+		c := &st.cranes[ci]
 		x, have := math.Inf(-1), false
-		for i, k := range rule.Kinds {
-			if ser, ok := s.Series[seriesKey(k, id)]; ok {
-				if v, ok := ser.Aggregate(rule.Aggregate, at, rule.Window.D(), rule.MinSpan.D()); ok {
+		for i, ser := range c.own {
+			if ser != nil {
+				if v, ok := ser.Aggregate(rule.Aggregate, at, w, minSpan); ok {
 					x, have = math.Max(x, v), true
 				}
 			}
-			if site[i].ok && eq.HeightM > 0 {
-				x, have = math.Max(x, site[i].v*math.Pow(eq.HeightM/10, alpha)), true
+			if site[i].ok && c.eq.HeightM > 0 {
+				x, have = math.Max(x, site[i].v*c.lift), true
 			}
 		}
 		if !have {
 			continue
 		}
-		base := eq.Base(rule.Relative.Base)
+		base := c.eq.Base(rule.Relative.Base)
 		if base <= 0 {
 			base = rule.Relative.Default
 		}
 		band := rule.Relative.band(base)
-		key := rule.ID + "@" + id
 		cur := LevelOK
-		if al, ok := s.Alarms[key]; ok {
+		if al, ok := s.Alarms[c.key]; ok {
 			cur = al.Level
 		}
 		lvl, th := band.Next(cur, x)
 		reason := ""
 		if lvl != LevelOK {
 			names := [3]string{"", "warning", "in-service limit"}
-			reason = "crane " + id + " " + rule.Label + " " + cmpText(&band, lvl, x, th, "m/s", names[lvl], -1)
+			reason = "crane " + c.id + " " + rule.Label + " " + cmpText(&band, lvl, x, th, "m/s", names[lvl], -1)
 		}
-		s.setValue(key, rule, id, x, "m/s", at)
-		if a.setAlarm(s.Alarms, s.ID, key, rule, id, lvl, x, th, "m/s", reason) == ChangeRaised {
+		c.value = s.setValue(c.value, c.key, rule, c.id, x, "m/s", at)
+		if a.setAlarm(s.Alarms, s.ID, c.key, rule, c.id, lvl, x, th, "m/s", reason) == ChangeRaised {
 			a.noteSensorAlarm(s, rule.ID)
 		}
 	}
 }
 
 // setValue records the latest windowed value of a rule for a series (or a
-// crane), whether or not it raised an alarm.
-func (s *SiteTwin) setValue(key string, rule *SensorRule, equipment string, x float64, unit string, at time.Time) {
-	if s.Values == nil {
-		s.Values = map[string]*RuleValue{}
-	}
-	v, ok := s.Values[key]
-	if !ok {
-		v = &RuleValue{Rule: rule.ID, Label: rule.Label, Equipment: equipment, Aggregate: rule.Aggregate, Window: rule.Window}
-		s.Values[key] = v
+// crane), whether or not it raised an alarm, and returns it. v is where it
+// was recorded before, or nil to look it up by key (values are never
+// removed, so a value once found stays the site's).
+func (s *SiteTwin) setValue(v *RuleValue, key string, rule *SensorRule, equipment string, x float64, unit string, at time.Time) *RuleValue {
+	if v == nil {
+		if s.Values == nil {
+			s.Values = map[string]*RuleValue{}
+		}
+		var ok bool
+		if v, ok = s.Values[key]; !ok {
+			v = &RuleValue{Rule: rule.ID, Label: rule.Label, Equipment: equipment, Aggregate: rule.Aggregate, Window: rule.Window}
+			s.Values[key] = v
+		}
 	}
 	v.Value, v.Unit, v.At = round6(x), unit, at
+	return v
 }
 
 func equipmentNoun(eq *Equipment) string {

@@ -141,7 +141,7 @@ func checkCredit(t *testing.T, i int, p *ProjectTwin) {
 	if schedule != p.Schedule {
 		t.Fatalf("event %d at %s: schedule %+v, from scratch %+v", i, p.Clock.Format(time.RFC3339), schedule, p.Schedule)
 	}
-	a := &applier{p: p, r: pack(), eff: &Effects{}}
+	a := &applier{p: p, r: pack()}
 	a.updateCredit()
 	if !reflect.DeepEqual(credit, p.Credit) {
 		t.Fatalf("event %d at %s: credit %+v, from scratch %+v", i, p.Clock.Format(time.RFC3339), credit, p.Credit)

@@ -239,6 +239,10 @@ type SiteTwin struct {
 	// in EarlierIncidents, so that the credit score still holds them.
 	Incidents        []SiteIncident    `json:"incidents,omitempty"`
 	EarlierIncidents *EarlierIncidents `json:"earlier_incidents,omitempty"`
+
+	// plan is the work a reading sets off at the site, worked out on first
+	// use (see sitePlan); never written.
+	plan *sitePlan
 }
 
 // Windows and bounds of a site's incident and sensor-alarm memory.
