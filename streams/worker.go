@@ -453,13 +453,19 @@ func (w *worker) apply(p *twin.ProjectTwin, ev *twin.Event) error {
 	if err != nil {
 		return err
 	}
+	// Even a duplicate changes the twin: it counts it (Duplicates). The
+	// checkpoint that commits the record as consumed must hold the twin,
+	// or the count of a twin whose only records in a checkpoint are
+	// duplicates stays in memory alone: the changelog (and a dump of it)
+	// lacks it, and a restart, which does not read the record again,
+	// loses it.
+	w.dirty[p.ID] = true
+	w.touched[p.ID] = true
 	m := w.e.metrics
 	if eff.Duplicate {
 		m.duplicates.Inc()
 		return nil
 	}
-	w.dirty[p.ID] = true
-	w.touched[p.ID] = true
 	if eff.Late {
 		m.late.Inc()
 	}
