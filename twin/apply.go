@@ -338,7 +338,7 @@ func (a *applier) apply() {
 			Installed: e.Time, Registered: true,
 		}
 		s.plan = nil // a new crane or series' equipment, or the same id replaced
-		a.evaluateSite(s, "")
+		a.evaluateSite(s)
 	case *PlanBaselined:
 		a.baseline(d)
 	case *SensorReading:
@@ -637,12 +637,12 @@ func (a *applier) reading(d *SensorReading) {
 		a.eff.Expired = true
 		return
 	}
-	sp, ok := s.seriesFor(r, d.Kind, d.Equipment)
-	if !ok {
+	ser, steps := s.seriesFor(r, d.Kind, d.Equipment)
+	if ser == nil {
 		s.Series[seriesKey(d.Kind, d.Equipment)] = newSeries(d.Kind, d.Equipment, r.SeriesFor(d.Kind))
-		sp, _ = s.seriesFor(r, d.Kind, d.Equipment) // the plan sees one more series and is built again
+		ser, steps = s.seriesFor(r, d.Kind, d.Equipment) // the plan sees one more series and is made again
 	}
-	if !sp.ser.add(e.Time, d.Value, e.ID) {
+	if !ser.add(e.Time, d.Value, e.ID) {
 		s.Expired++
 		a.eff.Expired = true
 		return
@@ -660,21 +660,22 @@ func (a *applier) reading(d *SensorReading) {
 		a.eff.Late = true
 		return
 	}
-	a.evaluateSteps(s, sp.steps)
+	a.evaluateSteps(s, steps)
 }
 
-// evaluateSite evaluates the sensor rules of one kind at the site (all kinds
-// when kind is "") at the site's clock, and refreshes its health.
-func (a *applier) evaluateSite(s *SiteTwin, kind string) {
-	a.evaluateSteps(s, s.planFor(a.r, kind))
+// evaluateSite evaluates every sensor rule at the site at the site's clock
+// (after an installation: rare, so its steps are worked out each time),
+// and refreshes its health.
+func (a *applier) evaluateSite(s *SiteTwin) {
+	a.evaluateSteps(s, s.buildSteps(a.r, ""))
 }
 
-// evaluateSteps evaluates a site's sensor rules as its plan lists them, and
-// refreshes its health.
+// evaluateSteps evaluates a site's sensor rules as the steps list them at
+// the site's clock, and refreshes its health.
 func (a *applier) evaluateSteps(s *SiteTwin, steps []planStep) {
 	writes := a.alarmWrites
 	for i := range steps {
-		if st := &steps[i]; st.rule.Scope == ScopeCraneJib {
+		if st := &steps[i]; st.crane != nil {
 			a.evaluateCranes(s, st)
 		} else {
 			a.evaluateSeries(s, st)
@@ -762,7 +763,8 @@ func (a *applier) period(rule *SensorRule, t time.Time) *Period {
 // site: the larger of the crane's own anemometer and the site's 10 m wind
 // brought to jib height by v(z) = v10 (z/10)^alpha (GB 50009 power law).
 func (a *applier) evaluateCranes(s *SiteTwin, st *planStep) {
-	if len(st.cranes) == 0 {
+	cs := st.crane
+	if len(cs.cranes) == 0 {
 		return
 	}
 	rule, at := st.rule, s.Clock
@@ -774,15 +776,15 @@ func (a *applier) evaluateCranes(s *SiteTwin, st *planStep) {
 	}
 	var windBuf [4]siteWind
 	site := windBuf[:0]
-	for _, ser := range st.site {
+	for _, ser := range cs.site {
 		var sw siteWind
 		if ser != nil {
 			sw.v, sw.ok = ser.Aggregate(rule.Aggregate, at, w, minSpan)
 		}
 		site = append(site, sw)
 	}
-	for ci := range st.cranes {
-		c := &st.cranes[ci]
+	for ci := range cs.cranes {
+		c := &cs.cranes[ci]
 		x, have := math.Inf(-1), false
 		for i, ser := range c.own {
 			if ser != nil {

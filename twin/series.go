@@ -39,6 +39,11 @@ type Series struct {
 	KeepMS    int64   `json:"retention_ms"`
 	Latest    Reading `json:"latest"`
 	Buckets   Buckets `json:"buckets"`
+
+	// steps are what a reading of the series sets off at its site, current
+	// while plan is the site's (see sitePlan); never written.
+	plan  *sitePlan
+	steps []planStep
 }
 
 func newSeries(kind, equipment string, spec SeriesSpec) *Series {

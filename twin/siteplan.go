@@ -3,40 +3,28 @@ package twin
 import (
 	"math"
 	"slices"
-	"strings"
 )
 
-// sitePlan is the work a reading of each kind sets off at a site, worked
-// out once instead of on every reading: which rule reads which series, in
-// the order evaluateSite takes them (the kind's rules in rule-pack order,
-// each over the kind's series in key order), with the keys of their values
-// and alarms, and for a wind-at-jib rule the site's tower cranes with the
-// factor that brings the site's 10 m wind to each jib.
+// sitePlan is the work a reading sets off at a site, worked out once
+// instead of on every reading: for each series, the steps of its kind —
+// which rule reads which series, in the order the site's rules are
+// evaluated (the kind's rules in rule-pack order, each over the kind's
+// series in key order), with the keys of their values and alarms, and for
+// a wind-at-jib rule the site's tower cranes with the factor that brings
+// the site's 10 m wind to each jib. The steps hang off each Series; the
+// plan itself only says which steps are current: those of a series whose
+// plan is the site's.
 //
-// It holds only what a reading cannot change other than by adding a
-// series, so a reading that adds one drops it, as does an event that adds
-// equipment or (re)registers the site (terrain); it is rebuilt on the next
-// reading. It also keeps each rule value once found in the site's Values,
-// which no event removes. It belongs to the rules it was built from, and the counts of
-// series and equipment it saw guard against a site changed by other means.
-// It is never written: a restored twin builds its own.
+// The steps hold only what a reading cannot change other than by adding
+// a series, so a reading that adds one makes a new plan, as does an event
+// that adds equipment or (re)registers the site (terrain). A plan belongs
+// to the rules it was built from, and the counts of series and equipment
+// it saw guard against a site changed by other means. The steps also keep
+// each rule value once found in the site's Values, which no event removes.
+// None of it is written: a restored twin builds its own.
 type sitePlan struct {
 	rules             *Rules
 	series, equipment int
-	kinds             map[string][]planStep // by kind; "" for every rule
-	// bySeries finds a reading's series and its kind's steps without
-	// building the series' key.
-	bySeries map[seriesRef]seriesPlan
-}
-
-// seriesRef names a series by its kind and equipment ("" for the site's own
-// sensor), as a reading does.
-type seriesRef struct{ kind, equipment string }
-
-// seriesPlan is a series with the steps a reading of its kind sets off.
-type seriesPlan struct {
-	ser   *Series
-	steps []planStep
 }
 
 // planStep is one rule over one series, or one wind-at-jib rule over the
@@ -51,8 +39,13 @@ type planStep struct {
 	key   string
 	unit  string     // the unit of the rule's value: the series' unit, per day for a rate
 	value *RuleValue // its value in the site's Values once it has one
-	// A wind-at-jib rule's site series of each of its kinds (nil where the
-	// site has none) and its cranes.
+	crane *craneStep // a wind-at-jib rule's; nil for a series rule
+}
+
+// craneStep is what a wind-at-jib rule reads: the site's own series of
+// each of its kinds (nil where the site has none) and the site's tower
+// cranes, in id order.
+type craneStep struct {
 	site   []*Series
 	cranes []cranePlan
 }
@@ -69,44 +62,35 @@ type cranePlan struct {
 	lift float64
 }
 
-// current returns the site's plan, built afresh when it has none that is
-// current.
-func (s *SiteTwin) current(r *Rules) *sitePlan {
+// seriesFor returns a reading's series (nil when the site has none yet)
+// with the steps a reading of it sets off, making the site's plan afresh
+// when it has none that is current.
+func (s *SiteTwin) seriesFor(r *Rules, kind, equipment string) (*Series, []planStep) {
+	var ser *Series
+	if equipment == "" {
+		ser = s.Series[kind]
+	} else {
+		var buf [64]byte
+		ser = s.Series[string(append(append(append(buf[:0], kind...), '@'), equipment...))]
+	}
+	if ser == nil {
+		return nil, nil
+	}
 	p := s.plan
-	if p == nil || p.rules != r || p.series != len(s.Series) || p.equipment != len(s.Equipment) {
-		p = &sitePlan{rules: r, series: len(s.Series), equipment: len(s.Equipment), kinds: map[string][]planStep{}}
-		p.bySeries = make(map[seriesRef]seriesPlan, len(s.Series))
-		for k, ser := range s.Series {
-			// by the key, as a reading's seriesKey names it
-			kind, equipment, _ := strings.Cut(k, "@")
-			p.bySeries[seriesRef{kind, equipment}] = seriesPlan{ser: ser, steps: p.steps(s, ser.Kind)}
+	if p == nil || p.rules != r || p.series != len(s.Series) || p.equipment != len(s.Equipment) || ser.plan != p {
+		p = &sitePlan{rules: r, series: len(s.Series), equipment: len(s.Equipment)}
+		kinds := map[string][]planStep{}
+		for _, x := range s.Series {
+			steps, ok := kinds[x.Kind]
+			if !ok {
+				steps = s.buildSteps(r, x.Kind)
+				kinds[x.Kind] = steps
+			}
+			x.plan, x.steps = p, steps
 		}
 		s.plan = p
 	}
-	return p
-}
-
-// planFor returns the steps a reading of kind (every rule when kind is "")
-// sets off at the site.
-func (s *SiteTwin) planFor(r *Rules, kind string) []planStep {
-	return s.current(r).steps(s, kind)
-}
-
-// seriesFor returns a reading's series, with the steps it sets off, and
-// false when the site has no such series yet.
-func (s *SiteTwin) seriesFor(r *Rules, kind, equipment string) (seriesPlan, bool) {
-	sp, ok := s.current(r).bySeries[seriesRef{kind, equipment}]
-	return sp, ok
-}
-
-// steps returns the steps of a kind, worked out on first use.
-func (p *sitePlan) steps(s *SiteTwin, kind string) []planStep {
-	steps, ok := p.kinds[kind]
-	if !ok {
-		steps = s.buildSteps(p.rules, kind)
-		p.kinds[kind] = steps
-	}
-	return steps
+	return ser, ser.steps
 }
 
 // buildSteps works out the steps of one kind (every rule when kind is "").
@@ -126,7 +110,7 @@ func (s *SiteTwin) buildSteps(r *Rules, kind string) []planStep {
 		}
 	}
 	slices.Sort(keys)
-	steps := []planStep{}
+	var steps []planStep
 	for _, rule := range rules {
 		if rule.Scope == ScopeCraneJib {
 			steps = append(steps, s.craneStep(r, rule))
@@ -159,13 +143,13 @@ func (s *SiteTwin) buildSteps(r *Rules, kind string) []planStep {
 // craneStep works out a wind-at-jib rule's step: the site's own series of
 // the rule's kinds, and its tower cranes in id order.
 func (s *SiteTwin) craneStep(r *Rules, rule *SensorRule) planStep {
-	st := planStep{rule: rule}
+	st := planStep{rule: rule, crane: &craneStep{}}
 	alpha := r.TerrainAlpha[s.Terrain]
 	if alpha == 0 {
 		alpha = r.TerrainAlpha["C"]
 	}
 	for _, k := range rule.Kinds {
-		st.site = append(st.site, s.Series[k])
+		st.crane.site = append(st.crane.site, s.Series[k])
 	}
 	for _, id := range sortedKeys(s.Equipment) {
 		eq := s.Equipment[id]
@@ -179,7 +163,7 @@ func (s *SiteTwin) craneStep(r *Rules, rule *SensorRule) planStep {
 		if eq.HeightM > 0 {
 			c.lift = math.Pow(eq.HeightM/10, alpha)
 		}
-		st.cranes = append(st.cranes, c)
+		st.crane.cranes = append(st.crane.cranes, c)
 	}
 	return st
 }
