@@ -243,7 +243,7 @@ func (w *worker) applyDrill(r *kgo.Record, ev *twin.Event) {
 		return
 	}
 	w.applyToFork(p, ev)
-	w.e.metrics.applied.WithLabelValues(r.Topic).Inc()
+	w.e.metrics.appliedOn(r.Topic).Inc()
 }
 
 // applyDrillCity applies a city-wide drill event to the drill's forks of
@@ -261,7 +261,7 @@ func (w *worker) applyDrillCity(r *kgo.Record, ev *twin.Event) {
 		}
 		w.applyToFork(p, ev)
 	}
-	w.e.metrics.applied.WithLabelValues(r.Topic).Inc()
+	w.e.metrics.appliedOn(r.Topic).Inc()
 }
 
 // applyToFork applies a drill event to a fork: its alerts go to the alerts

@@ -173,6 +173,9 @@ type Engine struct {
 	owned  map[int32]bool    // partition numbers owned, for the probe
 	ends   map[int32][]int64 // stable offsets from the probe, per partition and input topic
 	poison map[string]string // source of a record whose Apply panicked -> the panic
+	// poisons is len(poison), read without the lock: every record asks
+	// whether it poisoned the engine before, and almost always none did.
+	poisons atomic.Int32
 
 	counters struct {
 		events, deadLetters, produceErrs, commits, aborts atomic.Int64
@@ -250,8 +253,9 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine metrics: %w", err)
 	}
+	m.appliedBy = map[string]prometheus.Counter{}
 	for _, topic := range cfg.Topics.Inputs() {
-		m.applied.WithLabelValues(topic)
+		m.appliedBy[topic] = m.applied.WithLabelValues(topic)
 	}
 	dm := newDrillMetrics()
 	for _, c := range dm.collectors() {
@@ -869,6 +873,7 @@ func (e *Engine) poisoned() bool {
 		if w.poisoned != nil {
 			e.mu.Lock()
 			e.poison[w.poisoned.source] = w.poisoned.msg
+			e.poisons.Store(int32(len(e.poison)))
 			e.mu.Unlock()
 			any = true
 		}
@@ -877,7 +882,11 @@ func (e *Engine) poisoned() bool {
 }
 
 // poisonReason reports whether a record's Apply panicked before, and how.
-func (e *Engine) poisonReason(src string) (string, bool) {
+func (e *Engine) poisonReason(r *kgo.Record) (string, bool) {
+	if e.poisons.Load() == 0 {
+		return "", false
+	}
+	src := source(r)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	msg, ok := e.poison[src]

@@ -7,7 +7,11 @@ import (
 // metrics are the engine's Prometheus collectors. All names start with
 // sitetwin_.
 type metrics struct {
-	applied      *prometheus.CounterVec // by topic
+	applied *prometheus.CounterVec // by topic
+	// appliedBy holds applied's counter of each input topic, made before
+	// the engine runs and only read after: a record's count is then one
+	// atomic add, not a label lookup under the vector's lock.
+	appliedBy    map[string]prometheus.Counter
 	deadLettered *prometheus.CounterVec // by reason class
 	duplicates   prometheus.Counter
 	forwarded    prometheus.Counter
@@ -99,4 +103,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// appliedOn returns the counter of events applied from a topic.
+func (m *metrics) appliedOn(topic string) prometheus.Counter {
+	if c, ok := m.appliedBy[topic]; ok {
+		return c
+	}
+	return m.applied.WithLabelValues(topic)
 }

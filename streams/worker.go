@@ -387,7 +387,7 @@ func (w *worker) processOne(b buffered) {
 		return
 	}
 	w.cur = r.Offset
-	if msg, ok := e.poisonReason(source(r)); ok {
+	if msg, ok := e.poisonReason(r); ok {
 		w.deadLetter(r, "panic", "applying this record panicked, so it was not applied: "+msg)
 		return
 	}
@@ -440,7 +440,7 @@ func (w *worker) processOne(b buffered) {
 		w.twins[p.ID] = p
 		w.applyStoredCity(p)
 	}
-	m.applied.WithLabelValues(r.Topic).Inc()
+	m.appliedOn(r.Topic).Inc()
 	e.counters.events.Add(1)
 	if e.cfg.Applied != nil {
 		e.cfg.Applied(r, time.Now())
@@ -503,7 +503,7 @@ func (w *worker) applyCity(r *kgo.Record, ev *twin.Event) {
 			w.e.log.Warn("city event rejected", "project", id, "event", ev.ID, "err", err)
 		}
 	}
-	w.e.metrics.applied.WithLabelValues(r.Topic).Inc()
+	w.e.metrics.appliedOn(r.Topic).Inc()
 	w.e.counters.events.Add(1)
 	if w.e.cfg.Applied != nil {
 		w.e.cfg.Applied(r, time.Now())
