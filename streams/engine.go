@@ -52,7 +52,13 @@ type EngineConfig struct {
 	// often, and become visible to read-committed consumers and to the
 	// store then. Default 250ms.
 	CheckpointInterval time.Duration
-	// MaxPollRecords bounds one batch. Default 5000.
+	// MaxPollRecords bounds one batch. Default (0 or less): no bound but
+	// the client's, so a batch is every record fetched so far (whole
+	// fetch responses, at most 1 MiB per partition from each). A small
+	// bound starves the workers: the client hands over its buffered
+	// records partition by partition, so a batch of 5,000 held one
+	// partition's records in 148 of 212 batches of a bench e2e run and
+	// left the other core idle (e2e 145-191k -> 308-349k events/s).
 	MaxPollRecords int
 	// MaxWaiting is how many fetched records a partition may hold while
 	// they wait for its other topics (see the worker) before fetching of
@@ -209,9 +215,6 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}
 	if cfg.CheckpointInterval <= 0 {
 		cfg.CheckpointInterval = 250 * time.Millisecond
-	}
-	if cfg.MaxPollRecords <= 0 {
-		cfg.MaxPollRecords = 5000
 	}
 	if cfg.MaxWaiting <= 0 {
 		cfg.MaxWaiting = 20000

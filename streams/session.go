@@ -15,9 +15,10 @@ import (
 // committed). Both block rebalances from a poll until AllowRebalance, so
 // the group callbacks run serially with the poll loop.
 type session interface {
-	// PollRecords returns at most max records (and the control records
-	// and errors met), blocking until some are fetched, ctx ends or the
-	// client closes. A rebalance does not run until AllowRebalance.
+	// PollRecords returns at most max records, or every record fetched
+	// so far when max <= 0 (and the control records and errors met),
+	// blocking until some are fetched, ctx ends or the client closes. A
+	// rebalance does not run until AllowRebalance.
 	PollRecords(ctx context.Context, max int) kgo.Fetches
 	// AllowRebalance lets a rebalance that waits for the poll loop run
 	// (its callbacks may run before it returns, or in the next poll).
