@@ -506,14 +506,56 @@ func (r runResult) alertCount() int {
 	return n
 }
 
-// finish stops the engines gracefully, then dumps the state and reads the
-// alerts of the broker.
+// finish stops the engines gracefully, waits for every transaction on the
+// outputs to end, then dumps the state and reads the alerts of the broker.
 func finish(t *testing.T, broker string, engines ...*engine) runResult {
 	t.Helper()
 	for _, e := range engines {
 		e.terminate(t)
 	}
+	waitSettled(t, broker)
 	return runResult{dump: dumpState(t, broker), alerts: readAlerts(t, broker)}
+}
+
+// waitSettled waits until no transaction is open on the changelog and the
+// alerts topic: until each partition's last stable offset is its end. An
+// engine killed mid-transaction by another instance's test (one that
+// never comes back under its transactional id to fence it) leaves that
+// transaction open until the broker aborts it at the transaction timeout
+// (the engine's default: 10 s), and until then a read-committed reader
+// stops before it, missing what the engines that took over wrote after.
+func waitSettled(t *testing.T, broker string) {
+	t.Helper()
+	adm := admin(t, broker)
+	topics := []string{streams.DefaultTopics().State(), streams.DefaultTopics().Alerts()}
+	waitUntil(t, time.Minute, func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		stable, err := adm.ListCommittedOffsets(ctx, topics...)
+		if err == nil {
+			err = stable.Error()
+		}
+		if err != nil {
+			return fmt.Sprintf("list stable offsets: %v", err)
+		}
+		ends, err := adm.ListEndOffsets(ctx, topics...)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err != nil {
+			return fmt.Sprintf("list end offsets: %v", err)
+		}
+		var open []string
+		ends.Each(func(o kadm.ListedOffset) {
+			if s, ok := stable.Lookup(o.Topic, o.Partition); !ok || s.Offset < o.Offset {
+				open = append(open, fmt.Sprintf("%s/%d", o.Topic, o.Partition))
+			}
+		})
+		if len(open) > 0 {
+			return fmt.Sprintf("a transaction is still open on %v", open)
+		}
+		return ""
+	})
 }
 
 // compareRuns fails unless a run left the same dump, byte for byte, and the
@@ -625,9 +667,10 @@ func skipShort(t *testing.T) {
 }
 
 // TestKill9AndRestart kills the engine with SIGKILL at random moments while
-// it works through the stream, restarts it each time with the same
-// instance name, and requires the state and the alerts, once it has caught
-// up, to equal those of the reference run exactly.
+// it works through the stream (spread over it, so that every kill finds
+// work left however fast the engine is), restarts it each time with the
+// same instance name, and requires the state and the alerts, once it has
+// caught up, to equal those of the reference run exactly.
 func TestKill9AndRestart(t *testing.T) {
 	skipShort(t)
 	stream, ref := reference(t)
@@ -640,14 +683,43 @@ func TestKill9AndRestart(t *testing.T) {
 	kills := 4 + r.IntN(3)
 	t.Logf("kill schedule seed %d: %d kills", seed, kills)
 	start := time.Now()
-	midWork := 0
+	midWork, made := 0, 0
 	for i := range kills {
 		e := startEngine(t, addr, "k1")
-		delay := time.Duration(200+r.IntN(1801)) * time.Millisecond
-		time.Sleep(delay) // the experiment: kill at a random moment
-		e.kill(t)
+		// Each kill lands after the engine has committed its share of the
+		// stream (the i-th of kills+1 equal parts, whatever its speed),
+		// at a random moment of a checkpoint after that.
+		// It also waits for a commit of this start's own, so that it never
+		// lands in the restore alone.
+		share := float64(i+1) / float64(kills+1)
+		started := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		behind, total, err := progress(ctx, adm)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if behind == 0 {
+			e.kill(t) // the stream is done: the kills left would find no work
+			t.Logf("kill %d: none; the stream was committed before it", i+1)
+			break
+		}
+		goal := max(int64(share*float64(total)), total-behind+1)
+		waitUntil(t, time.Minute, func() string {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			behind, total, err := progress(ctx, adm)
+			if err != nil || total-behind < goal {
+				return fmt.Sprintf("kill %d waits for %d records of the stream to be committed: %d of %d (%v)", i+1, goal, total-behind, total, err)
+			}
+			return ""
+		})
+		time.Sleep(time.Duration(r.IntN(300)) * time.Millisecond) // the experiment: kill at a random moment
+		delay := time.Since(started).Round(time.Millisecond)
+		e.kill(t)
+		made++
+		ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+		behind, total, err = progress(ctx, adm)
 		cancel()
 		if err != nil {
 			t.Fatal(err)
@@ -660,6 +732,7 @@ func TestKill9AndRestart(t *testing.T) {
 	e := startEngine(t, addr, "k1")
 	waitCaughtUp(t, adm, 2*time.Minute, e)
 	t.Logf("caught up %s after the first start", time.Since(start).Round(time.Millisecond))
+	t.Logf("%d of %d kills landed while the engine was part way through the stream", midWork, made)
 	if midWork == 0 {
 		t.Errorf("no kill landed while the engine was part way through the stream; make the stream longer")
 	}
