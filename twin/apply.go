@@ -954,8 +954,10 @@ func (a *applier) evaluateProject() {
 	a.evaluateWageAccount()
 
 	// hazards
-	var keyBuf [16]string
-	for _, id := range appendSortedKeys(keyBuf[:0], p.Hazards) {
+	if len(p.hazardIDs) != len(p.Hazards) {
+		p.hazardIDs = sortedKeys(p.Hazards)
+	}
+	for _, id := range p.hazardIDs {
 		a.evaluateHazard(p.Hazards[id])
 	}
 
@@ -1034,27 +1036,35 @@ func (p *ProjectTwin) workDone() bool {
 
 func (a *applier) evaluateHazard(h *Hazard) {
 	p, r := a.p, a.r
-	key := "hazard@" + h.ID
 	if h.Status != StatusOpen {
-		a.setAlarm(p.Alarms, h.Site, key, nil, "", LevelOK, 0, 0, "d", "")
+		if !h.quiet {
+			a.setAlarm(p.Alarms, h.Site, "hazard@"+h.ID, nil, "", LevelOK, 0, 0, "d", "")
+			h.quiet = true
+		}
 		return
 	}
+	h.quiet = false
 	lvl := r.Rectification.Open[h.Severity]
-	var overdueDays float64
-	reason := h.Severity + " hazard " + h.ID + " (" + h.Category + ") open, due " + dueText(h.Deadline, r.loc)
+	k := hazardReasonKey{severity: h.Severity, category: h.Category, deadline: h.Deadline, loc: r.loc}
 	if p.Clock.After(h.Deadline) {
-		overdueDays = math.Floor(p.Clock.Sub(h.Deadline).Hours() / 24)
+		k.overdue = true
+		k.overdueDays = math.Floor(p.Clock.Sub(h.Deadline).Hours() / 24)
 		lvl = max(lvl, r.Rectification.Overdue[h.Severity])
-		if overdueDays > r.Rectification.EscalateAfterDays {
+		if k.overdueDays > r.Rectification.EscalateAfterDays {
 			lvl = LevelStop
 		}
-		by := ""
-		if overdueDays >= 1 {
-			by = " by " + days(overdueDays)
-		}
-		reason = h.Severity + " hazard " + h.ID + " (" + h.Category + ") overdue" + by + " (due " + dueText(h.Deadline, r.loc) + ")"
 	}
-	a.setAlarm(p.Alarms, h.Site, key, nil, "", lvl, overdueDays, 0, "d", reason)
+	if h.reason == "" || h.reasonFor != k {
+		h.reason, h.reasonFor = h.Severity+" hazard "+h.ID+" ("+h.Category+") open, due "+dueText(h.Deadline, r.loc), k
+		if k.overdue {
+			by := ""
+			if k.overdueDays >= 1 {
+				by = " by " + days(k.overdueDays)
+			}
+			h.reason = h.Severity + " hazard " + h.ID + " (" + h.Category + ") overdue" + by + " (due " + dueText(h.Deadline, r.loc) + ")"
+		}
+	}
+	a.setAlarm(p.Alarms, h.Site, "hazard@"+h.ID, nil, "", lvl, k.overdueDays, 0, "d", h.reason)
 }
 
 func (a *applier) evaluateWeather() {

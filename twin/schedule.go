@@ -142,10 +142,9 @@ func (p *ProjectTwin) earnedSchedule(ev float64) time.Duration {
 	return p.Schedule.PlannedFinish.Sub(start)
 }
 
-// statusDate is the date the schedule is measured at: the latest progress
-// report or completion (earned value only moves then), or the clock when no
-// report is newer than maxAge (no report is itself news: nothing earned).
-func (p *ProjectTwin) statusDate(maxAge time.Duration) time.Time {
+// lastProgress is the latest time progress was reported on, or a
+// milestone completed, of the baselined milestones (zero: none yet).
+func (p *ProjectTwin) lastProgress() time.Time {
 	var d time.Time
 	for _, m := range p.Milestones {
 		if !m.Baselined {
@@ -157,19 +156,30 @@ func (p *ProjectTwin) statusDate(maxAge time.Duration) time.Time {
 			}
 		}
 	}
-	if d.IsZero() || p.Clock.Sub(d) > maxAge {
-		return p.Clock
-	}
 	return d
 }
 
-// updateSchedule recomputes the schedule state at the status date.
+// updateSchedule recomputes the schedule state at the status date: the
+// latest progress reported, or the clock once that is older than maxAge.
+// A sensor reading moves only the clock, so after one it does nothing
+// unless the status date moved (see esKnown).
 func (p *ProjectTwin) updateSchedule(maxAge time.Duration) {
 	s := &p.Schedule
-	s.EV = round6(p.earnedFraction())
+	if !p.esKnown {
+		p.ev, p.progressAt, p.esFor = round6(p.earnedFraction()), p.lastProgress(), math.NaN()
+	}
+	status := p.Clock
+	if d := p.progressAt; !d.IsZero() && p.Clock.Sub(d) <= maxAge {
+		status = d
+	}
+	if p.esKnown && status.Equal(p.schedAt) {
+		return
+	}
+	p.esKnown, p.schedAt = true, status
+	s.EV = p.ev
 	s.Known = false
 	s.PV, s.SPI, s.ESDays, s.ATDays, s.SPIt, s.SVtDays = 0, 0, 0, 0, 0, 0
-	s.StatusDate = p.statusDate(maxAge)
+	s.StatusDate = status
 	if s.PlannedStart.IsZero() || s.PlannedFinish.IsZero() || !s.StatusDate.After(s.PlannedStart) {
 		return
 	}
@@ -178,10 +188,9 @@ func (p *ProjectTwin) updateSchedule(maxAge time.Duration) {
 	if s.PV > 0 {
 		s.SPI = round6(s.EV / s.PV)
 	}
-	// ES depends on the plan and EV only, which no sensor reading moves:
-	// Apply forgets it on every other event.
-	if !p.esKnown || p.esFor != s.EV {
-		p.es, p.esFor, p.esKnown = p.earnedSchedule(s.EV), s.EV, true
+	// ES depends on the plan and EV only (NaN esFor: not computed yet).
+	if p.esFor != s.EV {
+		p.es, p.esFor = p.earnedSchedule(s.EV), s.EV
 	}
 	es := p.es
 	at := s.StatusDate.Sub(s.PlannedStart)

@@ -157,6 +157,23 @@ type Hazard struct {
 	Reopened    int       `json:"reopened,omitempty"`
 	Missed      int       `json:"missed_deadlines,omitempty"` // earlier deadlines passed before a re-inspection failed
 	Overdue     bool      `json:"overdue"`                    // not rectified by its deadline (derived)
+
+	// quiet is set once the hazard is not open and its alarm is cleared:
+	// evaluating it changes nothing until it opens again. reason is its
+	// open alarm's reason as last worded, for reasonFor.
+	quiet     bool
+	reason    string
+	reasonFor hazardReasonKey
+}
+
+// hazardReasonKey is what an open hazard's reason is worded from, besides
+// its id.
+type hazardReasonKey struct {
+	severity, category string
+	deadline           time.Time
+	overdueDays        float64
+	overdue            bool
+	loc                *time.Location // the rule pack's, which due dates are written in
 }
 
 // Credit is the contractor's conduct score on this project. It is derived
@@ -348,11 +365,21 @@ type ProjectTwin struct {
 	creditKnown bool
 	creditNext  time.Time
 	creditDone  bool
-	// es is the earned schedule last computed, for EV esFor; esKnown is
-	// cleared by every event but a sensor reading (see updateSchedule).
-	es      time.Duration
-	esFor   float64
-	esKnown bool
+	// What the schedule is computed from, but the clock, moves only with
+	// an event other than a sensor reading, which clears esKnown (see
+	// Apply). While it is set, updateSchedule keeps ev (EV), progressAt
+	// (the latest progress or completion of a baselined milestone) and es
+	// (the earned schedule, for EV esFor) as computed, and the whole
+	// schedule while the status date stays schedAt.
+	esKnown    bool
+	ev         float64
+	progressAt time.Time
+	schedAt    time.Time
+	es         time.Duration
+	esFor      float64
+	// hazardIDs are the ids of Hazards in order, while there are as many
+	// (hazards are never removed).
+	hazardIDs []string
 }
 
 // Weather is the weather that concerns the project.
