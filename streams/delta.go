@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"hash/maphash"
+	"math/bits"
 )
 
 // A twin that changes at every checkpoint (a busy site: its sensors'
@@ -27,7 +28,9 @@ import (
 // chunks around it and the chunks after it are cut as in the base even
 // when bytes were inserted or removed before them (a series' oldest bucket
 // dropped, a reading id added). Chunks are looked up by a 64-bit hash and
-// compared byte for byte before they are copied. A delta names its base by
+// compared byte for byte before they are copied; past a copied chunk the
+// bytes are compared a word at a time as far as they agree with the base,
+// and chunking resumes only where they part. A delta names its base by
 // the base's CRC-32C and length, checked before it is applied.
 //
 // A worker keeps bases only for the twins changed at the last checkpoint,
@@ -89,17 +92,50 @@ func (c *chunker) next() (start, end int, ok bool) {
 	if start >= len(c.b) {
 		return start, start, false
 	}
-	end = min(len(c.b), start+maxChunk)
-	for i := start; i < end; i++ {
-		c.h = c.h<<1 + gear[c.b[i]]
-		if i+1-start >= minChunk && c.h&chunkMask == 0 {
-			end = i + 1
+	b := c.b[start:min(len(c.b), start+maxChunk)]
+	h := c.h
+	end = start + len(b)
+	for i, x := range b {
+		h = h<<1 + gear[x]
+		if i+1 >= minChunk && h&chunkMask == 0 {
+			end = start + i + 1
 			break
 		}
 	}
-	c.off = end
+	c.h, c.off = h, end
 	return start, end, true
 }
+
+// seek makes the next chunk start at off, with the rolling hash of the 64
+// bytes before it (all it depends on), so that the cuts after it fall
+// where a chunker that ran over every byte would have put them, within a
+// chunk or two.
+func (c *chunker) seek(off int) {
+	var h uint64
+	for _, x := range c.b[max(0, off-64):off] {
+		h = h<<1 + gear[x]
+	}
+	c.h, c.off = h, off
+}
+
+// matchLen returns how many bytes a and b share from their start.
+func matchLen(a, b []byte) int {
+	n := min(len(a), len(b))
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		if x := binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:]); x != 0 {
+			return i + bits.TrailingZeros64(x)/8
+		}
+	}
+	for ; i < n && a[i] == b[i]; i++ {
+	}
+	return i
+}
+
+// minExtend is the shortest run of equal bytes past a copied chunk that a
+// delta copies at once, comparing words, instead of chunk by chunk: seeking
+// the chunker past it costs 64 steps of the rolling hash.
+const minExtend = 128
 
 // chunkSeed seeds the hash of chunks; it is the process's own (the hashes
 // never leave it).
@@ -185,6 +221,14 @@ func (d *deltaBase) appendDelta(out, cur []byte) []byte {
 				cpOff, cpN = at, n
 			}
 			lit = off + n
+			// Most of a snapshot is as in the base: past a copied chunk,
+			// the bytes are compared a word at a time as far as they
+			// agree, and chunking resumes where they part.
+			if k := matchLen(d.b[at+n:], cur[lit:]); k >= minExtend {
+				cpN += k
+				lit += k
+				ch.seek(lit)
+			}
 		}
 	}
 	if lit < len(cur) {

@@ -3,6 +3,7 @@ package streams
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -191,5 +192,34 @@ func TestCombineDeltas(t *testing.T) {
 				t.Fatalf("err %v, %d twins", err, len(cp.Twins))
 			}
 		})
+	}
+}
+
+// TestMatchLen checks the word-at-a-time comparison against a byte loop,
+// for every mismatch position and length around the word size.
+func TestMatchLen(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		a := make([]byte, n)
+		for i := range a {
+			a[i] = byte(i*7 + 1)
+		}
+		for at := 0; at <= n; at++ {
+			for extra := range 3 {
+				b := append(slices.Clone(a), make([]byte, extra)...)
+				if at < n {
+					b[at]++
+				}
+				want := 0
+				for want < len(a) && want < len(b) && a[want] == b[want] {
+					want++
+				}
+				if got := matchLen(a, b); got != want {
+					t.Fatalf("matchLen(len %d, mismatch at %d, %d more) = %d, want %d", n, at, extra, got, want)
+				}
+				if got := matchLen(b, a); got != want {
+					t.Fatalf("matchLen swapped (len %d, mismatch at %d, %d more) = %d, want %d", n, at, extra, got, want)
+				}
+			}
+		}
 	}
 }
