@@ -1056,9 +1056,14 @@ func (e *Engine) restore(ctx context.Context, parts []int32) (map[int32]*worker,
 			if c, ok := committed.Lookup(topic, p); ok && c.Err == nil && c.At >= 0 {
 				pos[i] = max(pos[i], c.At)
 			}
-			if l, ok := stable.Lookup(topic, p); ok && l.Err == nil {
-				w.end[i] = l.Offset
+			// Without its stable offset a topic would count as read to its
+			// end, and the merge could apply another topic's later records
+			// before its earlier ones: the restore is tried again instead.
+			l, ok := stable.Lookup(topic, p)
+			if !ok || l.Err != nil {
+				return nil, fmt.Errorf("input %s partition %d: no stable offset (%v)", topic, p, l.Err)
 			}
+			w.end[i] = l.Offset
 		}
 		copy(w.polled, pos)
 		// the city stream: from the start of the city partition unless
@@ -1067,9 +1072,11 @@ func (e *Engine) restore(ctx context.Context, parts []int32) (map[int32]*worker,
 		if s, ok := starts.Lookup(weather, k); ok && s.Err == nil {
 			w.polled[e.cityIdx()] = s.Offset
 		}
-		if l, ok := stable.Lookup(weather, k); ok && l.Err == nil {
-			w.end[e.cityIdx()] = l.Offset
+		l, ok := stable.Lookup(weather, k)
+		if !ok || l.Err != nil {
+			return nil, fmt.Errorf("city stream %s partition %d: no stable offset (%v)", weather, k, l.Err)
 		}
+		w.end[e.cityIdx()] = l.Offset
 		out[p] = w
 	}
 	metas := make(map[int32]*partitionRecord, len(parts))
