@@ -174,13 +174,17 @@ func brokerText(kind string) string {
 
 // e2eTable writes the results as a markdown table.
 func e2eTable(w io.Writer, rs []e2eResult) {
-	fmt.Fprintf(w, "| contender | live events | events/s sustained | produced events/s | produce → applied p50 | p99 | max | produce → committed p50 | p99 | checkpoints (aborted) |\n")
-	fmt.Fprintf(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	fmt.Fprintf(w, "| contender | live events | events/s sustained | produced events/s | produce → applied p50 | p99 | max | produce → committed p50 | p99 | checkpoints (aborted) | wait per checkpoint: encode + commit |\n")
+	fmt.Fprintf(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range rs {
 		a, c := r.applied[phaseLive], r.committed[phaseLive]
-		fmt.Fprintf(w, "| %s | %d | **%.0f** | %.0f | %s | **%s** | %s | %s | %s | %d (%d) |\n", r.name, r.events, r.eventsPerS(),
+		wait := "–"
+		if n := r.commits + r.aborts; n > 0 && r.encode+r.commit > 0 {
+			wait = msText(r.encode/time.Duration(n)) + " + " + msText(r.commit/time.Duration(n))
+		}
+		fmt.Fprintf(w, "| %s | %d | **%.0f** | %.0f | %s | **%s** | %s | %s | %s | %d (%d) | %s |\n", r.name, r.events, r.eventsPerS(),
 			float64(r.events)/r.produceTook.Seconds(), msText(quantile(a, 0.5)), msText(quantile(a, 0.99)), msText(quantile(a, 1)),
-			msText(quantile(c, 0.5)), msText(quantile(c, 0.99)), r.commits, r.aborts)
+			msText(quantile(c, 0.5)), msText(quantile(c, 0.99)), r.commits, r.aborts, wait)
 	}
 }
 
@@ -348,6 +352,9 @@ type e2eResult struct {
 	// sorted latencies by phase: produce → applied, produce → committed
 	applied, committed [2][]time.Duration
 	commits, aborts    int64
+	// the engine's waits at the live phase's checkpoints, in all (none
+	// known for the peer)
+	encode, commit time.Duration
 }
 
 func (r e2eResult) eventsPerS() float64 { return float64(r.events) / r.took.Seconds() }
@@ -568,6 +575,8 @@ func runSitetwin(ctx context.Context, addr string, w *workload, exactlyOnce bool
 	res.took = appliedAt.Sub(t0)
 	st := eng.Stats()
 	res.commits, res.aborts = st.Commits-st0.Commits, st.Aborts-st0.Aborts
+	res.encode = time.Duration((st.CheckpointEncodeSeconds - st0.CheckpointEncodeSeconds) * float64(time.Second))
+	res.commit = time.Duration((st.CheckpointCommitSeconds - st0.CheckpointCommitSeconds) * float64(time.Second))
 	cancel()
 	<-done
 	res.applied, res.committed = hooks.latencies()

@@ -188,6 +188,7 @@ type Engine struct {
 	counters struct {
 		events, deadLetters, produceErrs, commits, aborts atomic.Int64
 		drillEvents                                       atomic.Int64
+		encodeNanos, commitNanos                          atomic.Int64 // the poll loop's waits at checkpoints
 	}
 }
 
@@ -308,6 +309,13 @@ type Stats struct {
 	// decoded in the background (they are decoded at once when an event
 	// needs them); the API lists them once decoded.
 	Warming int64 `json:"warming"`
+	// CheckpointEncodeSeconds and CheckpointCommitSeconds are the time the
+	// poll loop has waited at checkpoints, in all: for the changed twins'
+	// snapshots to be encoded (every worker at once), and for the outputs
+	// to be flushed and the transaction ended. No record is applied
+	// meanwhile, so they bound the engine's latency.
+	CheckpointEncodeSeconds float64 `json:"checkpoint_encode_seconds"`
+	CheckpointCommitSeconds float64 `json:"checkpoint_commit_seconds"`
 }
 
 // Stats returns the current counters.
@@ -319,6 +327,8 @@ func (e *Engine) Stats() Stats {
 		ProduceErrors: e.counters.produceErrs.Load(),
 		Commits:       e.counters.commits.Load(), Aborts: e.counters.aborts.Load(),
 		Partitions: e.ownedList(), DrillEvents: e.counters.drillEvents.Load(),
+		CheckpointEncodeSeconds: time.Duration(e.counters.encodeNanos.Load()).Seconds(),
+		CheckpointCommitSeconds: time.Duration(e.counters.commitNanos.Load()).Seconds(),
 	}
 }
 
@@ -729,6 +739,7 @@ func (e *Engine) commit(ctx context.Context) {
 	}
 	// The workers encode their snapshots at once (each to its own
 	// changelog partition); the poll loop waits for all of them.
+	start := time.Now()
 	var wg sync.WaitGroup
 	for _, p := range sortedPartitions(e.workers) {
 		w := e.workers[p]
@@ -736,11 +747,14 @@ func (e *Engine) commit(ctx context.Context) {
 		w.jobs <- func() { defer wg.Done(); w.checkpoint() }
 	}
 	wg.Wait()
+	encoded := time.Now()
+	e.waited("encode", &e.counters.encodeNanos, encoded.Sub(start))
 	try := kgo.TryCommit
 	if e.produceErr.Load() != nil {
 		try = kgo.TryAbort
 	}
 	committed := e.endTxn(ctx, try)
+	e.waited("commit", &e.counters.commitNanos, time.Since(encoded))
 	if !committed {
 		if e.renew == nil {
 			e.restoreAll(ctx)
@@ -772,6 +786,12 @@ func (e *Engine) commit(ctx context.Context) {
 	if e.cfg.Committed != nil {
 		e.cfg.Committed(time.Now())
 	}
+}
+
+// waited records a wait of the poll loop at a checkpoint's phase.
+func (e *Engine) waited(phase string, total *atomic.Int64, d time.Duration) {
+	total.Add(int64(d))
+	e.metrics.checkpointSeconds.WithLabelValues(phase).Observe(d.Seconds())
 }
 
 // endTxn ends the open transaction (or, with none open, resets the

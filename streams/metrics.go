@@ -25,10 +25,13 @@ type metrics struct {
 	brokerUp     prometheus.Gauge
 	batchSeconds prometheus.Histogram
 	checkpoints  prometheus.Counter
-	restored     prometheus.Counter
-	predictions  *prometheus.CounterVec   // by model and outcome
-	predSeconds  *prometheus.HistogramVec // by model
-	predDeferred prometheus.Counter
+	// checkpointSeconds is the time the poll loop waits at a checkpoint,
+	// by phase (encode, commit).
+	checkpointSeconds *prometheus.HistogramVec
+	restored          prometheus.Counter
+	predictions       *prometheus.CounterVec   // by model and outcome
+	predSeconds       *prometheus.HistogramVec // by model
+	predDeferred      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -79,6 +82,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sitetwin_twins_restored_total", Help: "Twins restored from the changelog on partition assignment.",
 		}),
 	}
+	m.checkpointSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "sitetwin_checkpoint_seconds",
+		Help:    "Time the poll loop waits at a checkpoint, by phase: encode (the changed twins' snapshots and deltas, every worker at once) and commit (the outputs flushed and the transaction ended).",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+	}, []string{"phase"})
 	m.predictions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sitetwin_predictions_total", Help: "Model runs, by model and outcome (ok, not_applicable, error).",
 	}, []string{"model", "outcome"})
@@ -95,8 +103,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, change := range []string{"raised", "escalated", "eased", "cleared"} {
 		m.alerts.WithLabelValues(change)
 	}
+	for _, phase := range []string{"encode", "commit"} {
+		m.checkpointSeconds.WithLabelValues(phase)
+	}
 	for _, c := range []prometheus.Collector{m.applied, m.deadLettered, m.duplicates, m.forwarded, m.late, m.alerts,
-		m.produceErrs, m.lag, m.twins, m.openAlarms, m.partitions, m.brokerUp, m.batchSeconds, m.checkpoints, m.restored,
+		m.produceErrs, m.lag, m.twins, m.openAlarms, m.partitions, m.brokerUp, m.batchSeconds, m.checkpoints, m.checkpointSeconds, m.restored,
 		m.predictions, m.predSeconds, m.predDeferred} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
