@@ -201,7 +201,16 @@ func TestRunSimulatedCityAndKcat(t *testing.T) {
 		return ""
 	})
 
-	kcatProduce(t, a.KafkaAddr, "sitetwin.sensor", "P-001", noiseEvent("e1", time.Now()))
+	// The README's example stamps the event to the second; here it carries
+	// the nanoseconds, so it is later than any simulated reading already
+	// written (one from earlier in the same second would otherwise stay the
+	// site's latest noise reading). A simulated reading written after it may
+	// still take its place as the latest, which is right: the event was
+	// applied if it was the latest once or a later reading followed it, and
+	// the 95 dB(A) alarm shows it was.
+	e1At := time.Now().UTC()
+	kcatProduce(t, a.KafkaAddr, "sitetwin.sensor", "P-001", strings.Replace(noiseEvent("e1", e1At),
+		e1At.Format(time.RFC3339), e1At.Format(time.RFC3339Nano), 1))
 	eventually(t, func() string {
 		v, ok := getTwin(t, base, "P-001")
 		if !ok {
@@ -213,7 +222,7 @@ func TestRunSimulatedCityAndKcat(t *testing.T) {
 		}
 		var reading bool
 		for _, sv := range s.Sensors {
-			if sv.Kind == "noise" && sv.Event == "e1" && sv.Value == 95 {
+			if sv.Kind == "noise" && (sv.Event == "e1" && sv.Value == 95 || sv.Time.After(e1At)) {
 				reading = true
 			}
 		}
