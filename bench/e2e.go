@@ -174,13 +174,16 @@ func brokerText(kind string) string {
 
 // e2eTable writes the results as a markdown table.
 func e2eTable(w io.Writer, rs []e2eResult) {
-	fmt.Fprintf(w, "| contender | live events | events/s sustained | produced events/s | produce → applied p50 | p99 | max | produce → committed p50 | p99 | checkpoints (aborted) | wait per checkpoint: encode + commit |\n")
+	fmt.Fprintf(w, "| contender | live events | events/s sustained | produced events/s | produce → applied p50 | p99 | max | produce → committed p50 | p99 | checkpoints (aborted) | wait per checkpoint: encode + commit + publish |\n")
 	fmt.Fprintf(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range rs {
 		a, c := r.applied[phaseLive], r.committed[phaseLive]
 		wait := "–"
 		if n := r.commits + r.aborts; n > 0 && r.encode+r.commit > 0 {
 			wait = msText(r.encode/time.Duration(n)) + " + " + msText(r.commit/time.Duration(n))
+			if r.commits > 0 {
+				wait += " + " + msText(r.publish/time.Duration(r.commits))
+			}
 		}
 		fmt.Fprintf(w, "| %s | %d | **%.0f** | %.0f | %s | **%s** | %s | %s | %s | %d (%d) | %s |\n", r.name, r.events, r.eventsPerS(),
 			float64(r.events)/r.produceTook.Seconds(), msText(quantile(a, 0.5)), msText(quantile(a, 0.99)), msText(quantile(a, 1)),
@@ -354,7 +357,7 @@ type e2eResult struct {
 	commits, aborts    int64
 	// the engine's waits at the live phase's checkpoints, in all (none
 	// known for the peer)
-	encode, commit time.Duration
+	encode, commit, publish time.Duration
 }
 
 func (r e2eResult) eventsPerS() float64 { return float64(r.events) / r.took.Seconds() }
@@ -577,6 +580,7 @@ func runSitetwin(ctx context.Context, addr string, w *workload, exactlyOnce bool
 	res.commits, res.aborts = st.Commits-st0.Commits, st.Aborts-st0.Aborts
 	res.encode = time.Duration((st.CheckpointEncodeSeconds - st0.CheckpointEncodeSeconds) * float64(time.Second))
 	res.commit = time.Duration((st.CheckpointCommitSeconds - st0.CheckpointCommitSeconds) * float64(time.Second))
+	res.publish = time.Duration((st.CheckpointPublishSeconds - st0.CheckpointPublishSeconds) * float64(time.Second))
 	cancel()
 	<-done
 	res.applied, res.committed = hooks.latencies()

@@ -188,7 +188,7 @@ type Engine struct {
 	counters struct {
 		events, deadLetters, produceErrs, commits, aborts atomic.Int64
 		drillEvents                                       atomic.Int64
-		encodeNanos, commitNanos                          atomic.Int64 // the poll loop's waits at checkpoints
+		encodeNanos, commitNanos, publishNanos            atomic.Int64 // the poll loop's waits at checkpoints
 	}
 }
 
@@ -309,13 +309,16 @@ type Stats struct {
 	// decoded in the background (they are decoded at once when an event
 	// needs them); the API lists them once decoded.
 	Warming int64 `json:"warming"`
-	// CheckpointEncodeSeconds and CheckpointCommitSeconds are the time the
-	// poll loop has waited at checkpoints, in all: for the changed twins'
-	// snapshots to be encoded (every worker at once), and for the outputs
-	// to be flushed and the transaction ended. No record is applied
+	// CheckpointEncodeSeconds, CheckpointCommitSeconds and
+	// CheckpointPublishSeconds are the time the poll loop has waited at
+	// checkpoints, in all: for the changed twins' snapshots to be encoded
+	// (every worker at once), for the outputs to be flushed and the
+	// transaction ended, and (after a commit) for the changed twins' views
+	// and the alerts to be handed to the store. No record is applied
 	// meanwhile, so they bound the engine's latency.
-	CheckpointEncodeSeconds float64 `json:"checkpoint_encode_seconds"`
-	CheckpointCommitSeconds float64 `json:"checkpoint_commit_seconds"`
+	CheckpointEncodeSeconds  float64 `json:"checkpoint_encode_seconds"`
+	CheckpointCommitSeconds  float64 `json:"checkpoint_commit_seconds"`
+	CheckpointPublishSeconds float64 `json:"checkpoint_publish_seconds"`
 }
 
 // Stats returns the current counters.
@@ -327,8 +330,9 @@ func (e *Engine) Stats() Stats {
 		ProduceErrors: e.counters.produceErrs.Load(),
 		Commits:       e.counters.commits.Load(), Aborts: e.counters.aborts.Load(),
 		Partitions: e.ownedList(), DrillEvents: e.counters.drillEvents.Load(),
-		CheckpointEncodeSeconds: time.Duration(e.counters.encodeNanos.Load()).Seconds(),
-		CheckpointCommitSeconds: time.Duration(e.counters.commitNanos.Load()).Seconds(),
+		CheckpointEncodeSeconds:  time.Duration(e.counters.encodeNanos.Load()).Seconds(),
+		CheckpointCommitSeconds:  time.Duration(e.counters.commitNanos.Load()).Seconds(),
+		CheckpointPublishSeconds: time.Duration(e.counters.publishNanos.Load()).Seconds(),
 	}
 }
 
@@ -761,6 +765,7 @@ func (e *Engine) commit(ctx context.Context) {
 		}
 		return
 	}
+	published := time.Now()
 	var views []*twin.ProjectView
 	var alerts []twin.Alert
 	var drills []drillBatch
@@ -780,6 +785,7 @@ func (e *Engine) commit(ctx context.Context) {
 		e.metrics.alerts.WithLabelValues(a.Change).Inc()
 	}
 	e.store.publish(views, alerts)
+	e.waited("publish", &e.counters.publishNanos, time.Since(published))
 	twins, open := e.store.Counts()
 	e.metrics.twins.Set(float64(twins))
 	e.metrics.openAlarms.Set(float64(open))

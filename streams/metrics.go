@@ -26,7 +26,7 @@ type metrics struct {
 	batchSeconds prometheus.Histogram
 	checkpoints  prometheus.Counter
 	// checkpointSeconds is the time the poll loop waits at a checkpoint,
-	// by phase (encode, commit).
+	// by phase (encode, commit, publish).
 	checkpointSeconds *prometheus.HistogramVec
 	restored          prometheus.Counter
 	predictions       *prometheus.CounterVec   // by model and outcome
@@ -84,7 +84,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m.checkpointSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "sitetwin_checkpoint_seconds",
-		Help:    "Time the poll loop waits at a checkpoint, by phase: encode (the changed twins' snapshots and deltas, every worker at once) and commit (the outputs flushed and the transaction ended).",
+		Help:    "Time the poll loop waits at a checkpoint, by phase: encode (the changed twins' snapshots and deltas, every worker at once) commit (the outputs flushed and the transaction ended) and publish (after a commit: the changed twins' views and the alerts handed to the store).",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 	}, []string{"phase"})
 	m.predictions = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -103,7 +103,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, change := range []string{"raised", "escalated", "eased", "cleared"} {
 		m.alerts.WithLabelValues(change)
 	}
-	for _, phase := range []string{"encode", "commit"} {
+	for _, phase := range []string{"encode", "commit", "publish"} {
 		m.checkpointSeconds.WithLabelValues(phase)
 	}
 	for _, c := range []prometheus.Collector{m.applied, m.deadLettered, m.duplicates, m.forwarded, m.late, m.alerts,
