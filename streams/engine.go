@@ -765,14 +765,21 @@ func (e *Engine) commit(ctx context.Context) {
 		}
 		return
 	}
+	// The workers build their changed twins' views at once; the results
+	// are taken in partition order.
 	published := time.Now()
+	parts := sortedPartitions(e.workers)
+	results := make([]batchResult, len(parts))
+	for i, p := range parts {
+		w := e.workers[p]
+		wg.Add(1)
+		w.jobs <- func() { defer wg.Done(); results[i] = w.committed() }
+	}
+	wg.Wait()
 	var views []*twin.ProjectView
 	var alerts []twin.Alert
 	var drills []drillBatch
-	for _, p := range sortedPartitions(e.workers) {
-		w := e.workers[p]
-		var r batchResult
-		w.do(func() { r = w.committed() })
+	for _, r := range results {
 		views = append(views, r.views...)
 		alerts = append(alerts, r.alerts...)
 		drills = append(drills, r.drills...)

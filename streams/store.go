@@ -2,6 +2,7 @@ package streams
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,7 +23,7 @@ type Store struct {
 	next      int // ring position of the next alert
 	full      bool
 	maxAlerts int
-	series    map[string]map[string]*sensorHistory // by project, then site + "/" + series key
+	series    map[string]map[historyKey]*sensorHistory // by project, then series
 	nSeries   int
 
 	wmu      sync.RWMutex // held for reading while watchers are called
@@ -41,6 +42,10 @@ const (
 	maxSeries     = 20000
 )
 
+// historyKey names a sensor series within a project: a kind at a site, or
+// a kind of a piece of equipment there.
+type historyKey struct{ site, kind, equipment string }
+
 // sensorHistory is the recent history of one sensor series, in minute
 // buckets, oldest first, built from the latest reading each published view
 // carries (a reading replaced by a newer one before a commit is not seen).
@@ -58,7 +63,7 @@ func NewStore(maxAlerts int) *Store {
 	}
 	return &Store{
 		views: map[string]*twin.ProjectView{}, alerts: make([]twin.Alert, maxAlerts), maxAlerts: maxAlerts,
-		series: map[string]map[string]*sensorHistory{}, watchers: map[int]func([]string, []twin.Alert){},
+		series: map[string]map[historyKey]*sensorHistory{}, watchers: map[int]func([]string, []twin.Alert){},
 	}
 }
 
@@ -106,7 +111,8 @@ func (s *Store) notify(ids []string, alerts []twin.Alert) {
 func (s *Store) Series(project, site, key string) ([]twin.SensorPoint, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	h, ok := s.series[project][site+"/"+key]
+	kind, equipment, _ := strings.Cut(key, "@")
+	h, ok := s.series[project][historyKey{site, kind, equipment}]
 	if !ok {
 		return nil, false
 	}
@@ -122,17 +128,14 @@ func (s *Store) record(v *twin.ProjectView) {
 			if sv.Time.IsZero() {
 				continue
 			}
-			key := site.ID + "/" + sv.Kind
-			if sv.Equipment != "" {
-				key += "@" + sv.Equipment
-			}
+			key := historyKey{site.ID, sv.Kind, sv.Equipment}
 			h, ok := hs[key]
 			if !ok {
 				if s.nSeries >= maxSeries {
 					continue
 				}
 				if hs == nil {
-					hs = map[string]*sensorHistory{}
+					hs = map[historyKey]*sensorHistory{}
 					s.series[v.ID] = hs
 				}
 				h = &sensorHistory{}
@@ -152,20 +155,42 @@ func (s *Store) record(v *twin.ProjectView) {
 // span before the newest.
 func (h *sensorHistory) add(t time.Time, v float64) {
 	start := t.Truncate(historyBucket).UTC()
+	// Readings mostly come in time order: into the newest minute, or
+	// starting the next one.
+	n := len(h.points)
+	if n > 0 && h.points[n-1].Start.Equal(start) {
+		h.addTo(n-1, v)
+		return
+	}
+	if n == 0 || h.points[n-1].Start.Before(start) {
+		h.points = append(h.points, twin.SensorPoint{Start: start, Mean: v, Max: v, N: 1})
+		h.sums = append(h.sums, v)
+		h.forget()
+		return
+	}
 	i, found := slices.BinarySearchFunc(h.points, start, func(p twin.SensorPoint, t time.Time) int { return p.Start.Compare(t) })
 	switch {
 	case found:
-		p := &h.points[i]
-		p.N++
-		h.sums[i] += v
-		p.Mean = h.sums[i] / float64(p.N)
-		p.Max = max(p.Max, v)
-	case len(h.points) > 0 && start.Before(h.points[len(h.points)-1].Start.Add(-historySpan)):
-		return // older than the span
+		h.addTo(i, v)
+	case start.Before(h.points[n-1].Start.Add(-historySpan)):
+		// older than the span
 	default:
 		h.points = slices.Insert(h.points, i, twin.SensorPoint{Start: start, Mean: v, Max: v, N: 1})
 		h.sums = slices.Insert(h.sums, i, v)
 	}
+}
+
+// addTo adds a reading to point i.
+func (h *sensorHistory) addTo(i int, v float64) {
+	p := &h.points[i]
+	p.N++
+	h.sums[i] += v
+	p.Mean = h.sums[i] / float64(p.N)
+	p.Max = max(p.Max, v)
+}
+
+// forget drops the points more than the span before the newest.
+func (h *sensorHistory) forget() {
 	newest := h.points[len(h.points)-1].Start
 	drop := 0
 	for drop < len(h.points) && h.points[drop].Start.Before(newest.Add(-historySpan)) {

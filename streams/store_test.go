@@ -65,6 +65,29 @@ func TestStoreSeries(t *testing.T) {
 	if _, ok := s.Series("P-1", "P-1-S1", "noise"); ok {
 		t.Error("a series never seen is reported")
 	}
+	// Readings out of time order: one into an earlier minute that has
+	// none, one into an earlier minute that has some, one older than the
+	// hour before the newest (not kept).
+	read(5, 0, 10, "e5")
+	read(3, 30, 20, "e6")
+	read(0, 50, 300, "e7")
+	read(-58, 0, 1, "e8")
+	pts, _ = s.Series("P-1", "P-1-S1", "pm10")
+	starts := make([]time.Duration, len(pts))
+	for i, p := range pts {
+		starts[i] = p.Start.Sub(t0)
+	}
+	if !slices.Equal(starts, []time.Duration{0, 3 * time.Minute, 5 * time.Minute}) || pts[0].Max != 300 || pts[0].N != 3 || pts[1].Mean != 20 {
+		t.Errorf("out of order: points at %v: %+v", starts, pts)
+	}
+	// a series of a piece of equipment is named kind@equipment
+	s.publish([]*twin.ProjectView{storeView("P-1", twin.SensorView{Kind: "crane_load", Equipment: "TC1", Value: 40, Time: t0, Event: "e9"})}, nil)
+	if pts, ok := s.Series("P-1", "P-1-S1", "crane_load@TC1"); !ok || len(pts) != 1 || pts[0].Max != 40 {
+		t.Errorf("equipment series %v %v", pts, ok)
+	}
+	if _, ok := s.Series("P-1", "P-1-S1", "crane_load"); ok {
+		t.Error("the equipment's series is reported as the site's")
+	}
 	s.drop([]string{"P-1"})
 	if _, ok := s.Series("P-1", "P-1-S1", "pm10"); ok || s.nSeries != 0 {
 		t.Error("series of a dropped twin kept")

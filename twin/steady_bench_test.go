@@ -181,3 +181,15 @@ func BenchmarkSteadyTwinRestore(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSteadyTwinView builds the view of a steady twin, one project per
+// iteration, as the engine does for each changed twin after a commit.
+func BenchmarkSteadyTwinView(b *testing.B) {
+	twins, _ := steadyTwins(b)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		_ = twins[i%len(twins)].View()
+		i++
+	}
+}
