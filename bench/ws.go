@@ -48,14 +48,15 @@ func wsScenario(ctx context.Context, args []string, out io.Writer) error {
 	partitions := fs.Int("partitions", 6, "partitions of the topics")
 	rate := fs.Float64("rate", 0, "live events per second the producer holds (e.g. 50000); 0: as fast as the engine applies them")
 	checkpoint := fs.Duration("checkpoint", 0, "the engine's checkpoint interval (0: its default, 250ms)")
+	views := fs.Duration("view-every", 0, "the engine hands the store changed twins' views this often, before their checkpoint commits (0: at each commit)")
 	updates := fs.Float64("updates-per-second", 0, "the dashboard's cap on change batches a second per client (0: its default, 10)")
 	results := fs.String("results", "bench/RESULTS.md", "append the figures to this file (empty: do not)")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the phase with clients (engine, feed and clients) to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *nClients < 1 || *seconds < 1 || *projects < 1 || *projects > citysim.MaxProjects || *rate < 0 || *checkpoint < 0 || *updates < 0 {
-		return errors.New("--clients, --seconds and --projects must be positive (projects at most citysim.MaxProjects), --rate, --checkpoint and --updates-per-second at least 0")
+	if *nClients < 1 || *seconds < 1 || *projects < 1 || *projects > citysim.MaxProjects || *rate < 0 || *checkpoint < 0 || *views < 0 || *updates < 0 {
+		return errors.New("--clients, --seconds and --projects must be positive (projects at most citysim.MaxProjects), --rate, --checkpoint, --view-every and --updates-per-second at least 0")
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	b, err := streams.NewBroker(streams.BrokerConfig{Listen: "127.0.0.1:0", Partitions: *partitions})
@@ -67,6 +68,7 @@ func wsScenario(ctx context.Context, args []string, out io.Writer) error {
 	eng, err := streams.NewEngine(streams.EngineConfig{
 		Brokers: []string{b.Addr()}, Group: "bench-ws", Instance: "bench", Logger: log, Registerer: reg,
 		TopicOptions: streams.TopicOptions{Partitions: int32(*partitions)}, CheckpointInterval: *checkpoint,
+		ViewInterval: *views,
 	})
 	if err != nil {
 		return err
@@ -222,12 +224,16 @@ func wsScenario(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(&sb, "\nLoad average at the start: %s (other work shared the machine).\n", load0)
 	fmt.Fprintf(&sb, "\nWith clients the throughput is %.0f%% of that without. Websocket messages received: %d; updates coalesced: %.0f; dropped: %.0f.\n"+
-		"Latency is from the produce call of a probe event to the engine's store (its transaction committed; checkpoints %s) and to a client's receipt of the row that carries it (the feed and each client's cap on batches, %s, added); store → client is the feed's share alone, from the store telling its watchers of the probe's new view to each client's receipt. Clients, engine and broker share the machine.\n",
-		100*with.rate/max(without.rate, 1), with.frames, coalesced, dropped, orDefault("every "+checkpoint.String(), *checkpoint > 0, "at the engine's default interval"), orDefault(fmt.Sprintf("%g batches a second", *updates), *updates > 0, "the dashboard's default"))
+		"Latency is from the produce call of a probe event to the engine's store (%s; checkpoints %s) and to a client's receipt of the row that carries it (the feed and each client's cap on batches, %s, added); store → client is the feed's share alone, from the store telling its watchers of the probe's new view to each client's receipt. Clients, engine and broker share the machine.\n",
+		100*with.rate/max(without.rate, 1), with.frames, coalesced, dropped,
+		orDefault("its view handed over every "+views.String()+", before its transaction commits", *views > 0, "its transaction committed"), orDefault("every "+checkpoint.String(), *checkpoint > 0, "at the engine's default interval"), orDefault(fmt.Sprintf("%g batches a second", *updates), *updates > 0, "the dashboard's default"))
 	fmt.Fprint(out, sb.String())
 	cmd := fmt.Sprintf("go run ./bench websocket --clients %d --projects %d --seconds %d --rate %g", *nClients, *projects, *seconds, *rate)
 	if *checkpoint > 0 {
 		cmd += fmt.Sprintf(" --checkpoint %s", *checkpoint)
+	}
+	if *views > 0 {
+		cmd += fmt.Sprintf(" --view-every %s", *views)
 	}
 	if *updates > 0 {
 		cmd += fmt.Sprintf(" --updates-per-second %g", *updates)

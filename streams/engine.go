@@ -52,6 +52,19 @@ type EngineConfig struct {
 	// often, and become visible to read-committed consumers and to the
 	// store then. Default 250ms.
 	CheckpointInterval time.Duration
+	// ViewInterval, when above 0, hands the store the views of the twins
+	// changed since it last did this often, without waiting for their
+	// checkpoint to commit: dashboards and the API then show an event's
+	// effect within about ViewInterval of its application instead of at
+	// the next commit (CheckpointInterval and the checkpoint's own time).
+	// Those views may hold records a checkpoint that then fails takes
+	// back; the engine restores the twins from the changelog, applies the
+	// records again and the views follow (a twin whose every record was
+	// taken back stays listed until the process restarts). Alerts are
+	// still handed over only when committed, and outputs, the changelog
+	// and the consumed offsets are exactly-once either way. Default 0:
+	// the store shows committed state only.
+	ViewInterval time.Duration
 	// MaxPollRecords bounds one batch, and so how far past
 	// CheckpointInterval a transaction stays open (the loop commits
 	// between batches). Default 50,000. The client hands over its
@@ -160,6 +173,8 @@ type Engine struct {
 	inTxn      bool
 	txnStart   time.Time
 	rebalanced bool
+	viewsDue   bool                      // ViewInterval: twins changed since the views were last handed over
+	viewsAt    time.Time                 // ViewInterval: when they were
 	paused     map[int32]map[string]bool // input topics paused, by partition number
 	city       *cityFeed                 // reads the city stream for the workers
 	pred       *predictor                // runs expensive models
@@ -547,6 +562,9 @@ func (e *Engine) loop(ctx context.Context) {
 		if e.inTxn {
 			deadline = e.txnStart.Add(e.cfg.CheckpointInterval)
 		}
+		if e.viewsDue {
+			deadline = minTime(deadline, e.viewsAt.Add(e.cfg.ViewInterval))
+		}
 		pctx, cancel := context.WithDeadline(ctx, deadline)
 		fetches := e.sess.PollRecords(pctx, e.cfg.MaxPollRecords)
 		cancel()
@@ -593,6 +611,7 @@ func (e *Engine) loop(ctx context.Context) {
 			start := time.Now()
 			e.feed(fetches, city, preds)
 			e.metrics.batchSeconds.Observe(time.Since(start).Seconds())
+			e.viewsDue = e.cfg.ViewInterval > 0
 		}
 		switch {
 		case e.poisoned():
@@ -600,6 +619,8 @@ func (e *Engine) loop(ctx context.Context) {
 			e.restoreAll(ctx)
 		case e.inTxn && (time.Since(e.txnStart) >= e.cfg.CheckpointInterval || e.commitSoon.Load()):
 			e.commit(ctx)
+		case e.viewsDue && time.Since(e.viewsAt) >= e.cfg.ViewInterval:
+			e.publishViews()
 		}
 		e.commitSoon.Store(false)
 		e.sess.AllowRebalance()
@@ -776,6 +797,7 @@ func (e *Engine) commit(ctx context.Context) {
 		w.jobs <- func() { defer wg.Done(); results[i] = w.committed() }
 	}
 	wg.Wait()
+	e.viewsDue, e.viewsAt = false, time.Now()
 	var views []*twin.ProjectView
 	var alerts []twin.Alert
 	var drills []drillBatch
@@ -799,6 +821,30 @@ func (e *Engine) commit(ctx context.Context) {
 	if e.cfg.Committed != nil {
 		e.cfg.Committed(time.Now())
 	}
+}
+
+// publishViews hands the store the views of the twins changed since the
+// last views it got (ViewInterval), before their checkpoint commits; the
+// workers build them at once.
+func (e *Engine) publishViews() {
+	parts := sortedPartitions(e.workers)
+	results := make([][]*twin.ProjectView, len(parts))
+	var wg sync.WaitGroup
+	for i, p := range parts {
+		w := e.workers[p]
+		wg.Add(1)
+		w.jobs <- func() { defer wg.Done(); results[i] = w.takeViews() }
+	}
+	wg.Wait()
+	e.viewsDue, e.viewsAt = false, time.Now()
+	e.store.publish(slices.Concat(results...), nil)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // waited records a wait of the poll loop at a checkpoint's phase.

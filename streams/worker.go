@@ -94,7 +94,7 @@ type worker struct {
 	deltas    map[string]bool
 	delta     []byte          // room for encoding a delta
 	meta      bool            // city state or waiting records changed since then
-	touched   map[string]bool // twins changed since the last commit (for the store)
+	touched   map[string]bool // twins changed since the store last got their views
 	alerts    []twin.Alert    // alerts since the last commit (for the store)
 	poisoned  *poisonInfo     // set when Apply panicked; the engine aborts and restores
 	cur       int64           // offset of the record being applied
@@ -626,20 +626,27 @@ func (w *worker) checkpoint() {
 	w.meta = false
 }
 
-// committed hands the views of the twins changed since the last commit and
-// the alerts raised since, now that the commit made them final.
+// committed hands the views of the twins changed since the store last got
+// their views and the alerts raised since the last commit, now that the
+// commit made them final.
 func (w *worker) committed() batchResult {
-	var res batchResult
-	for _, id := range sortedIDs(w.touched) {
-		if p, ok := w.twins[id]; ok {
-			res.views = append(res.views, p.View())
-		}
-	}
-	res.alerts = w.alerts
-	res.drills = w.committedDrills()
-	clear(w.touched)
+	res := batchResult{views: w.takeViews(), alerts: w.alerts, drills: w.committedDrills()}
 	w.alerts = nil
 	return res
+}
+
+// takeViews returns the views of the twins changed since the store last
+// got their views (at a commit, or sooner with ViewInterval), in order of
+// id.
+func (w *worker) takeViews() []*twin.ProjectView {
+	var views []*twin.ProjectView
+	for _, id := range sortedIDs(w.touched) {
+		if p, ok := w.twins[id]; ok {
+			views = append(views, p.View())
+		}
+	}
+	clear(w.touched)
+	return views
 }
 
 func (w *worker) stateRecord(key string, value []byte) *kgo.Record {

@@ -368,6 +368,7 @@ func TestCLIUsage(t *testing.T) {
 		{"help", []string{"help"}, 0, "run      run the engine"},
 		{"unknown", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{"bad flag", []string{"run", "--projects", "-3"}, 2, "--projects must be from 0 to 100000"},
+		{"bad view interval", []string{"run", "--view-every", "-1s"}, 2, "--view-every must not be negative"},
 		{"bad env", []string{"run"}, 2, "SITETWIN_RATE"},
 		{"replay no file", []string{"replay"}, 2, "give one file to replay"},
 		{"audit no verb", []string{"audit"}, 2, "the audit subcommand is verify"},

@@ -45,6 +45,7 @@ type runConfig struct {
 	LogFormat   string
 	StatsEvery  time.Duration
 	Checkpoint  time.Duration
+	ViewEvery   time.Duration
 	ExactlyOnce bool
 	Instance    string
 	Session     time.Duration
@@ -87,6 +88,7 @@ func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, erro
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.StatsEvery, "stats-every", 5*time.Second, "how often to log a stats line (0: never)")
 	fs.DurationVar(&c.Checkpoint, "checkpoint-every", 250*time.Millisecond, "how often a transaction commits twin snapshots, outputs and consumed offsets together")
+	fs.DurationVar(&c.ViewEvery, "view-every", 0, "hand the API and dashboards the changed twins' state this often, before its checkpoint commits (a failed checkpoint may take it back; alerts still wait for the commit); 0: show committed state only")
 	fs.BoolVar(&c.ExactlyOnce, "exactly-once", true, "commit outputs and consumed offsets in one Kafka transaction per checkpoint; false: flush outputs, then commit offsets (faster; after a crash the events since the last checkpoint are applied again and their alerts and outbox requests may be written twice)")
 	fs.StringVar(&c.Instance, "instance", "", "stable name of this process in the consumer group (default: host name and HTTP port); a restarted process with the same name takes its partitions back at once")
 	fs.DurationVar(&c.Session, "session-timeout", 10*time.Second, "how long the group waits for a silent process before moving its partitions")
@@ -130,6 +132,8 @@ func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, erro
 		return c, fmt.Errorf("%w: --partitions must be from 1 to 1000", errUsage)
 	case c.Checkpoint <= 0:
 		return c, fmt.Errorf("%w: --checkpoint-every must be positive", errUsage)
+	case c.ViewEvery < 0:
+		return c, fmt.Errorf("%w: --view-every must not be negative", errUsage)
 	case c.Session < 6*time.Second:
 		return c, fmt.Errorf("%w: --session-timeout must be at least 6s", errUsage)
 	case strings.ContainsAny(c.Instance, " \t"):
@@ -288,7 +292,7 @@ func startApp(ctx context.Context, cfg runConfig, log *slog.Logger) (a *app, err
 	}
 	eng, err := streams.NewEngine(streams.EngineConfig{
 		Brokers: brokers, Group: cfg.Group, Instance: instance, Rules: rules, Registerer: reg, Logger: log,
-		CheckpointInterval: cfg.Checkpoint, SessionTimeout: cfg.Session, AtLeastOnce: !cfg.ExactlyOnce,
+		CheckpointInterval: cfg.Checkpoint, ViewInterval: cfg.ViewEvery, SessionTimeout: cfg.Session, AtLeastOnce: !cfg.ExactlyOnce,
 		Models: models, PredictTimeout: cfg.ModelWait,
 		TopicOptions: streams.TopicOptions{Partitions: int32(cfg.Partitions)},
 	})
