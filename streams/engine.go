@@ -765,13 +765,7 @@ func (e *Engine) commit(ctx context.Context) {
 	// The workers encode their snapshots at once (each to its own
 	// changelog partition); the poll loop waits for all of them.
 	start := time.Now()
-	var wg sync.WaitGroup
-	for _, p := range sortedPartitions(e.workers) {
-		w := e.workers[p]
-		wg.Add(1)
-		w.jobs <- func() { defer wg.Done(); w.checkpoint() }
-	}
-	wg.Wait()
+	e.atOnce(func(_ int, w *worker) { w.checkpoint() })
 	encoded := time.Now()
 	e.waited("encode", &e.counters.encodeNanos, encoded.Sub(start))
 	try := kgo.TryCommit
@@ -789,14 +783,8 @@ func (e *Engine) commit(ctx context.Context) {
 	// The workers build their changed twins' views at once; the results
 	// are taken in partition order.
 	published := time.Now()
-	parts := sortedPartitions(e.workers)
-	results := make([]batchResult, len(parts))
-	for i, p := range parts {
-		w := e.workers[p]
-		wg.Add(1)
-		w.jobs <- func() { defer wg.Done(); results[i] = w.committed() }
-	}
-	wg.Wait()
+	results := make([]batchResult, len(e.workers))
+	e.atOnce(func(i int, w *worker) { results[i] = w.committed() })
 	e.viewsDue, e.viewsAt = false, time.Now()
 	var views []*twin.ProjectView
 	var alerts []twin.Alert
@@ -827,17 +815,22 @@ func (e *Engine) commit(ctx context.Context) {
 // last views it got (ViewInterval), before their checkpoint commits; the
 // workers build them at once.
 func (e *Engine) publishViews() {
-	parts := sortedPartitions(e.workers)
-	results := make([][]*twin.ProjectView, len(parts))
-	var wg sync.WaitGroup
-	for i, p := range parts {
-		w := e.workers[p]
-		wg.Add(1)
-		w.jobs <- func() { defer wg.Done(); results[i] = w.takeViews() }
-	}
-	wg.Wait()
+	results := make([][]*twin.ProjectView, len(e.workers))
+	e.atOnce(func(i int, w *worker) { results[i] = w.takeViews() })
 	e.viewsDue, e.viewsAt = false, time.Now()
 	e.store.publish(slices.Concat(results...), nil)
+}
+
+// atOnce runs fn on every worker's goroutine at once, with the worker's
+// place in partition order, and waits for all of them.
+func (e *Engine) atOnce(fn func(i int, w *worker)) {
+	var wg sync.WaitGroup
+	for i, p := range sortedPartitions(e.workers) {
+		w := e.workers[p]
+		wg.Add(1)
+		w.jobs <- func() { defer wg.Done(); fn(i, w) }
+	}
+	wg.Wait()
 }
 
 func minTime(a, b time.Time) time.Time {
