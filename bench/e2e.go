@@ -103,12 +103,16 @@ func e2eScenario(ctx context.Context, args []string, out io.Writer) error {
 	var f e2eFlags
 	f.register(fs, 1000000)
 	exactlyOnce := fs.Bool("exactly-once", true, "the engine commits each checkpoint in a Kafka transaction (false: flush outputs, then commit offsets)")
+	views := fs.Duration("view-every", 0, "the engine hands its store the changed twins' views this often, before their checkpoint commits (0: at each commit)")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the live phase to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := f.check(); err != nil {
 		return err
+	}
+	if *views < 0 {
+		return errors.New("--view-every must not be negative")
 	}
 	w, addr, stop, err := f.setUp(ctx, out)
 	if err != nil {
@@ -118,7 +122,7 @@ func e2eScenario(ctx context.Context, args []string, out io.Writer) error {
 	mode := modeName(*exactlyOnce)
 	fmt.Fprintf(out, "sitetwin, %s, broker %s at %s, producing %s ...\n", mode, f.broker, addr, f.rateText())
 	load := loadAverage()
-	r, err := runSitetwin(ctx, addr, w, *exactlyOnce, "e2e-"+shortMode(*exactlyOnce), f.rate, *profile, out)
+	r, err := runSitetwin(ctx, addr, w, *exactlyOnce, *views, "e2e-"+shortMode(*exactlyOnce), f.rate, *profile, out)
 	if err != nil {
 		return err
 	}
@@ -129,6 +133,9 @@ func e2eScenario(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprint(&sb, e2eNotes)
 	fmt.Fprintf(out, "\n%s", sb.String())
 	command := fmt.Sprintf("go run ./bench e2e --events %d --projects %d --partitions %d --rate %g --broker %s --exactly-once=%v", f.events, f.projects, f.partitions, f.rate, f.broker, *exactlyOnce)
+	if *views > 0 {
+		command += fmt.Sprintf(" --view-every %s", *views)
+	}
 	return appendResults(f.results, "e2e ("+mode+")", command, sb.String())
 }
 
@@ -494,15 +501,18 @@ func waitPhase(applied, committed, done <-chan struct{}, deadline time.Duration,
 // the bootstrap and waits until it is applied and committed, then produces
 // the live events and waits until they are.
 // A CPU profile of the live phase goes to profile ("": none).
-func runSitetwin(ctx context.Context, addr string, w *workload, exactlyOnce bool, prefix string, rate float64, profile string, out io.Writer) (res e2eResult, err error) {
+func runSitetwin(ctx context.Context, addr string, w *workload, exactlyOnce bool, views time.Duration, prefix string, rate float64, profile string, out io.Writer) (res e2eResult, err error) {
 	res = e2eResult{name: "sitetwin, " + modeName(exactlyOnce), events: len(w.live)}
+	if views > 0 {
+		res.name += ", views every " + views.String()
+	}
 	topics := streams.Topics{Prefix: prefix}
 	hooks := newHookStats(w.partitions)
 	eng, err := streams.NewEngine(streams.EngineConfig{
 		Brokers: []string{addr}, Group: prefix, Instance: "bench", Topics: topics,
 		TopicOptions: streams.TopicOptions{Partitions: w.partitions},
-		AtLeastOnce:  !exactlyOnce,
-		Applied:      hooks.onApplied, Committed: hooks.onCommitted,
+		AtLeastOnce:  !exactlyOnce, ViewInterval: views,
+		Applied: hooks.onApplied, Committed: hooks.onCommitted,
 		Registerer: prometheus.NewRegistry(),
 		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
