@@ -30,7 +30,6 @@ func TestCheckpointModes(t *testing.T) {
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			b := startBroker(t)
-			ctx := context.Background()
 			publish := publisher(t, b.Addr())
 			at := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC) // 11:00 in Shenzhen
 			pay := func(id string) *twin.Event {
@@ -44,21 +43,10 @@ func TestCheckpointModes(t *testing.T) {
 			var hooks hookCounts
 			cfg := EngineConfig{
 				Brokers: []string{b.Addr()}, Group: "modes", Instance: "one", AtLeastOnce: mode.atLeastOnce,
-				CheckpointInterval: 100 * time.Millisecond, Logger: testLogger(t),
-				Applied: hooks.applied, Committed: hooks.committed,
+				CheckpointInterval: 100 * time.Millisecond,
+				Applied:            hooks.applied, Committed: hooks.committed,
 			}
-			first, err := NewEngine(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			runCtx, stop := context.WithCancel(ctx)
-			done := make(chan error, 1)
-			go func() { done <- first.Run(runCtx) }()
-			select {
-			case <-first.Ready():
-			case err := <-done:
-				t.Fatalf("engine stopped before it was ready: %v", err)
-			}
+			first, stop := runStoppable(t, cfg)
 			publish(evs...)
 			waitFor(t, "the twins in the store", func() bool {
 				p4, ok4 := first.Store().Twin("P-004")
@@ -95,9 +83,6 @@ func TestCheckpointModes(t *testing.T) {
 			}
 			waitFor(t, "the consumed offsets committed", func() bool { return committedAll(t, b.Addr(), "modes") })
 			stop()
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
 			if st := first.Stats(); st.Commits == 0 || st.Aborts != 0 || st.ProduceErrors != 0 || st.DeadLetters != 0 {
 				t.Errorf("stats = %+v", st)
 			}

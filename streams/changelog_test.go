@@ -101,23 +101,8 @@ func TestRestoreFromDeltas(t *testing.T) {
 	}
 	publish(registration(t, "P-009", at)...)
 
-	run := func(group string) (*Engine, context.CancelFunc, chan error) {
-		e, err := NewEngine(EngineConfig{Brokers: []string{b.Addr()}, Group: group, Logger: testLogger(t), CheckpointInterval: 50 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rctx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- e.Run(rctx) }()
-		<-e.Ready()
-		return e, stop, done
-	}
-	stopAndWait := func(stop context.CancelFunc, done chan error) {
-		t.Helper()
-		stop()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+	run := func(group string) (*Engine, func()) {
+		return runStoppable(t, EngineConfig{Brokers: []string{b.Addr()}, Group: group, CheckpointInterval: 50 * time.Millisecond})
 	}
 	deltaRecords := func() int {
 		t.Helper()
@@ -134,18 +119,18 @@ func TestRestoreFromDeltas(t *testing.T) {
 		return n
 	}
 
-	e1, stop, done := run("deltas")
+	e1, stop := run("deltas")
 	round(e1, 300) // a twin with some history, so that a few readings change a small part of it
 	for range 6 {
 		round(e1, 3)
 	}
 	v1, _ := e1.Store().Twin("P-009")
-	stopAndWait(stop, done)
+	stop()
 	if n := deltaRecords(); n == 0 {
 		t.Fatal("no delta was written for a twin that changed at every checkpoint")
 	}
 
-	e2, stop, done := run("deltas")
+	e2, stop := run("deltas")
 	waitFor(t, "the twin restored", func() bool { _, ok := e2.Store().Twin("P-009"); return ok })
 	v2, _ := e2.Store().Twin("P-009")
 	if j1, j2 := mustJSON(t, v1), mustJSON(t, v2); !bytes.Equal(j1, j2) {
@@ -155,7 +140,7 @@ func TestRestoreFromDeltas(t *testing.T) {
 		round(e2, 3)
 	}
 	v2, _ = e2.Store().Twin("P-009")
-	stopAndWait(stop, done)
+	stop()
 
 	e3 := startEngine(t, b.Addr(), "deltas")
 	waitFor(t, "the twin restored again", func() bool { _, ok := e3.Store().Twin("P-009"); return ok })

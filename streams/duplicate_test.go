@@ -73,21 +73,10 @@ func TestRestoreKeepsDuplicateCount(t *testing.T) {
 	var first commitWatch
 	cfg := EngineConfig{
 		Brokers: []string{b.Addr()}, Group: "duplicates", Instance: "one",
-		CheckpointInterval: 50 * time.Millisecond, Logger: testLogger(t),
-		Applied: first.onApplied, Committed: first.onCommitted,
+		CheckpointInterval: 50 * time.Millisecond,
+		Applied:            first.onApplied, Committed: first.onCommitted,
 	}
-	e, err := NewEngine(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	select {
-	case <-e.Ready():
-	case err := <-done:
-		t.Fatalf("engine stopped before it was ready: %v", err)
-	}
+	e, stop := runStoppable(t, cfg)
 	publish(append(registration(t, "P-009", at), pay)...)
 	first.waitCommitted(t, 3)
 	publish(pay) // the retry, alone in its checkpoint
@@ -100,9 +89,6 @@ func TestRestoreKeepsDuplicateCount(t *testing.T) {
 		t.Errorf("changelog after the retry committed: %d applied, %d duplicates; want 3 and 1", applied, dups)
 	}
 	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
 
 	var second commitWatch
 	cfg.Applied, cfg.Committed = second.onApplied, second.onCommitted

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,6 +53,16 @@ func startEngine(t *testing.T, brokers string, group string) *Engine {
 // test) until the test ends, and returns it once it is ready.
 func runEngine(t *testing.T, cfg EngineConfig) *Engine {
 	t.Helper()
+	e, _ := runStoppable(t, cfg)
+	return e
+}
+
+// runStoppable runs an engine of the given configuration (logging to the
+// test) and returns it once it is ready, with a function that stops it and
+// waits for Run to return, failing the test if Run failed. The end of the
+// test stops it too.
+func runStoppable(t *testing.T, cfg EngineConfig) (*Engine, func()) {
+	t.Helper()
 	cfg.Logger = testLogger(t)
 	e, err := NewEngine(cfg)
 	if err != nil {
@@ -60,20 +71,31 @@ func runEngine(t *testing.T, cfg EngineConfig) *Engine {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	end := func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := end(); err != nil {
 			t.Errorf("engine run: %v", err)
 		}
 	})
 	select {
 	case <-e.Ready():
 	case err := <-done:
+		done <- err // for end
 		t.Fatalf("engine stopped before it was ready: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("engine not ready after 30s")
 	}
-	return e
+	return e, func() {
+		t.Helper()
+		if err := end(); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -281,30 +303,19 @@ func TestPartitionMatchesKafkaDefault(t *testing.T) {
 func TestRestartRestoresTwins(t *testing.T) {
 	b := startBroker(t)
 	publish := publisher(t, b.Addr())
-	ctx := context.Background()
 	at := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
 	pay := func(id string) *twin.Event {
 		return event(t, id, twin.TypeFundsDisbursed, "P-003", "", at, &twin.Payment{AmountCNY: 1e6})
 	}
 
 	publish(registration(t, "P-003", at)...)
-	first, err := NewEngine(EngineConfig{Brokers: []string{b.Addr()}, Group: "restart", Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- first.Run(runCtx) }()
-	<-first.Ready()
+	first, stop := runStoppable(t, EngineConfig{Brokers: []string{b.Addr()}, Group: "restart"})
 	publish(pay("pay-1"), pay("pay-2"))
 	waitFor(t, "two payments applied", func() bool {
 		v, ok := first.Store().Twin("P-003")
 		return ok && v.Funds.DisbursedCNY == 2e6
 	})
 	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
 	if n := first.Stats().ProduceErrors; n != 0 {
 		t.Fatalf("a graceful stop lost %d output records", n)
 	}

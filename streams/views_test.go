@@ -50,8 +50,11 @@ func TestViewInterval(t *testing.T) {
 			if !ok || !v.Registered || len(v.Sites) != 1 {
 				t.Fatalf("view of P-1: %+v %v", v, ok)
 			}
-			// the commit hands the same state over, and the alerts
+			// after the commit the store holds the same state
 			waitFor(t, "a commit", func() bool { return e.Load().Stats().Commits > 0 })
+			if v, ok := st.Twin("P-1"); !ok || !v.Registered || len(v.Sites) != 1 {
+				t.Errorf("view of P-1 after the commit: %+v %v", v, ok)
+			}
 		})
 	}
 }
