@@ -107,7 +107,7 @@ func compareScenario(ctx context.Context, args []string, out io.Writer) error {
 	var rs []e2eResult
 	for _, eo := range []bool{true, false} {
 		fmt.Fprintf(progress, "sitetwin, %s, broker %s at %s, producing %s ...\n", modeName(eo), f.broker, addr, f.rateText())
-		r, err := runSitetwin(ctx, addr, w, eo, 0, "cmp-"+shortMode(eo), f.rate, "", progress)
+		r, err := runSitetwin(ctx, addr, w, engineRun{exactlyOnce: eo}, "cmp-"+shortMode(eo), f.rate, progress)
 		if err != nil {
 			return fmt.Errorf("sitetwin %s: %w", modeName(eo), err)
 		}

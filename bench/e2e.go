@@ -104,6 +104,7 @@ func e2eScenario(ctx context.Context, args []string, out io.Writer) error {
 	f.register(fs, 1000000)
 	exactlyOnce := fs.Bool("exactly-once", true, "the engine commits each checkpoint in a Kafka transaction (false: flush outputs, then commit offsets)")
 	views := fs.Duration("view-every", 0, "the engine hands its store the changed twins' views this often, before their checkpoint commits (0: at each commit)")
+	checkpoint := fs.Duration("checkpoint", 0, "the engine's checkpoint interval (0: its default, 250ms)")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the live phase to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -111,8 +112,8 @@ func e2eScenario(ctx context.Context, args []string, out io.Writer) error {
 	if err := f.check(); err != nil {
 		return err
 	}
-	if *views < 0 {
-		return errors.New("--view-every must not be negative")
+	if *views < 0 || *checkpoint < 0 {
+		return errors.New("--view-every and --checkpoint must not be negative")
 	}
 	w, addr, stop, err := f.setUp(ctx, out)
 	if err != nil {
@@ -122,19 +123,31 @@ func e2eScenario(ctx context.Context, args []string, out io.Writer) error {
 	mode := modeName(*exactlyOnce)
 	fmt.Fprintf(out, "sitetwin, %s, broker %s at %s, producing %s ...\n", mode, f.broker, addr, f.rateText())
 	load := loadAverage()
-	r, err := runSitetwin(ctx, addr, w, *exactlyOnce, *views, "e2e-"+shortMode(*exactlyOnce), f.rate, *profile, out)
+	run := engineRun{exactlyOnce: *exactlyOnce, views: *views, checkpoint: *checkpoint, profile: *profile}
+	r, err := runSitetwin(ctx, addr, w, run, "e2e-"+shortMode(*exactlyOnce), f.rate, out)
 	if err != nil {
 		return err
 	}
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "Broker: %s. Produce rate: %s. %d projects, %d partitions, checkpoint every 250ms (the default), models off. Load average at the start: %s.\n\n",
-		brokerText(f.broker), f.rateText(), f.projects, f.partitions, load)
+	every := "checkpoint every 250ms (the default)"
+	if *checkpoint > 0 {
+		every = "checkpoint every " + checkpoint.String()
+	}
+	fmt.Fprintf(&sb, "Broker: %s. Produce rate: %s. %d projects, %d partitions, %s, models off. Load average at the start: %s.\n\n",
+		brokerText(f.broker), f.rateText(), f.projects, f.partitions, every, load)
 	e2eTable(&sb, []e2eResult{r})
+	if l := r.applied[phaseLive]; len(l) > 0 {
+		fmt.Fprintf(&sb, "\nProduce → applied by quantile: p50 %s, p90 %s, p95 %s, p99 %s, p99.9 %s.\n",
+			msText(quantile(l, 0.5)), msText(quantile(l, 0.9)), msText(quantile(l, 0.95)), msText(quantile(l, 0.99)), msText(quantile(l, 0.999)))
+	}
 	fmt.Fprint(&sb, e2eNotes)
 	fmt.Fprintf(out, "\n%s", sb.String())
 	command := fmt.Sprintf("go run ./bench e2e --events %d --projects %d --partitions %d --rate %g --broker %s --exactly-once=%v", f.events, f.projects, f.partitions, f.rate, f.broker, *exactlyOnce)
 	if *views > 0 {
 		command += fmt.Sprintf(" --view-every %s", *views)
+	}
+	if *checkpoint > 0 {
+		command += fmt.Sprintf(" --checkpoint %s", *checkpoint)
 	}
 	return appendResults(f.results, "e2e ("+mode+")", command, sb.String())
 }
@@ -497,21 +510,32 @@ func waitPhase(applied, committed, done <-chan struct{}, deadline time.Duration,
 	return nil
 }
 
+// engineRun is how runSitetwin configures the engine.
+type engineRun struct {
+	exactlyOnce bool
+	views       time.Duration // EngineConfig.ViewInterval
+	checkpoint  time.Duration // EngineConfig.CheckpointInterval (0: the default)
+	profile     string        // a CPU profile of the live phase goes here ("": none)
+}
+
 // runSitetwin runs the engine on fresh topics of the prefix: it produces
 // the bootstrap and waits until it is applied and committed, then produces
 // the live events and waits until they are.
-// A CPU profile of the live phase goes to profile ("": none).
-func runSitetwin(ctx context.Context, addr string, w *workload, exactlyOnce bool, views time.Duration, prefix string, rate float64, profile string, out io.Writer) (res e2eResult, err error) {
+func runSitetwin(ctx context.Context, addr string, w *workload, run engineRun, prefix string, rate float64, out io.Writer) (res e2eResult, err error) {
+	exactlyOnce, views, profile := run.exactlyOnce, run.views, run.profile
 	res = e2eResult{name: "sitetwin, " + modeName(exactlyOnce), events: len(w.live)}
 	if views > 0 {
 		res.name += ", views every " + views.String()
+	}
+	if run.checkpoint > 0 {
+		res.name += ", checkpoint every " + run.checkpoint.String()
 	}
 	topics := streams.Topics{Prefix: prefix}
 	hooks := newHookStats(w.partitions)
 	eng, err := streams.NewEngine(streams.EngineConfig{
 		Brokers: []string{addr}, Group: prefix, Instance: "bench", Topics: topics,
 		TopicOptions: streams.TopicOptions{Partitions: w.partitions},
-		AtLeastOnce:  !exactlyOnce, ViewInterval: views,
+		AtLeastOnce:  !exactlyOnce, ViewInterval: views, CheckpointInterval: run.checkpoint,
 		Applied: hooks.onApplied, Committed: hooks.onCommitted,
 		Registerer: prometheus.NewRegistry(),
 		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),

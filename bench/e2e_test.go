@@ -104,23 +104,43 @@ func TestCompareNamesAMissingPeer(t *testing.T) {
 }
 
 // TestE2ESmall runs the e2e scenario on a small city with exactly-once on
-// and off against the embedded broker.
+// and off, and with a checkpoint interval of its own, against the embedded
+// broker.
 func TestE2ESmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a broker and an engine")
 	}
-	for _, eo := range []string{"true", "false"} {
-		t.Run("exactly-once="+eo, func(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		row  string
+	}{
+		{"exactly-once", []string{"--exactly-once=true"}, "| sitetwin, exactly-once | 3000 |"},
+		{"at-least-once", []string{"--exactly-once=false"}, "| sitetwin, at-least-once | 3000 |"},
+		{"checkpoint", []string{"--checkpoint", "100ms"}, "| sitetwin, exactly-once, checkpoint every 100ms | 3000 |"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			var out strings.Builder
-			err := run(context.Background(), []string{"e2e", "--events", "3000", "--projects", "20", "--partitions", "3",
-				"--rate", "20000", "--exactly-once=" + eo, "--results", ""}, &out)
-			if err != nil {
+			args := append([]string{"e2e", "--events", "3000", "--projects", "20", "--partitions", "3", "--rate", "20000", "--results", ""}, tc.args...)
+			if err := run(context.Background(), args, &out); err != nil {
 				t.Fatalf("%v\n%s", err, out.String())
 			}
-			want := "| sitetwin, " + modeName(eo == "true") + " | 3000 |"
-			if !strings.Contains(out.String(), want) {
-				t.Errorf("no row %q in\n%s", want, out.String())
+			for _, want := range []string{tc.row, "Produce → applied by quantile: p50 "} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("no %q in\n%s", want, out.String())
+				}
 			}
 		})
+	}
+}
+
+// TestE2EBadFlags checks that e2e refuses negative intervals before it
+// starts anything.
+func TestE2EBadFlags(t *testing.T) {
+	for _, flag := range []string{"--checkpoint", "--view-every"} {
+		err := run(context.Background(), []string{"e2e", flag, "-1s", "--results", ""}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), flag) {
+			t.Errorf("e2e %s -1s: err = %v, want one naming %s", flag, err, flag)
+		}
 	}
 }
