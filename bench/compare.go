@@ -140,9 +140,9 @@ func compareScenario(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "Broker: %s. Produce rate: %s. %d projects, %d partitions; sitetwin checkpoints every 250ms (the default), models off. "+
+	fmt.Fprintf(&sb, "Broker: %s. Produce rate: %s. %d projects, %d partitions; sitetwin checkpoints every %s (the default), models off. "+
 		"The contenders ran one after the other on the same broker, each on its own topics with the same records. Load average at the start: %s.\n\n",
-		brokerText(f.broker), f.rateText(), f.projects, f.partitions, load)
+		brokerText(f.broker), f.rateText(), f.projects, f.partitions, streams.DefaultCheckpointInterval, load)
 	fmt.Fprintf(&sb, "| contender | live events | events/s sustained | vs goka | produce → applied p99, bootstrap and live | vs goka | p99, live only |\n")
 	fmt.Fprintf(&sb, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	fmt.Fprintf(&sb, "| sitetwin, exactly-once | %d | **%.0f** | %.2f× | %.1f ms | %.2f× | %.1f ms |\n", f.events, fig.SitetwinEventsPerS, fig.Ratio, fig.SitetwinP99ms, fig.P99Ratio, fig.SitetwinLiveP99ms)

@@ -104,7 +104,7 @@ func e2eScenario(ctx context.Context, args []string, out io.Writer) error {
 	f.register(fs, 1000000)
 	exactlyOnce := fs.Bool("exactly-once", true, "the engine commits each checkpoint in a Kafka transaction (false: flush outputs, then commit offsets)")
 	views := fs.Duration("view-every", 0, "the engine hands its store the changed twins' views this often, before their checkpoint commits (0: at each commit)")
-	checkpoint := fs.Duration("checkpoint", 0, "the engine's checkpoint interval (0: its default, 250ms)")
+	checkpoint := fs.Duration("checkpoint", 0, "the engine's checkpoint interval (0: its default, "+streams.DefaultCheckpointInterval.String()+")")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the live phase to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -129,7 +129,7 @@ func e2eScenario(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	var sb strings.Builder
-	every := "checkpoint every 250ms (the default)"
+	every := "checkpoint every " + streams.DefaultCheckpointInterval.String() + " (the default)"
 	if *checkpoint > 0 {
 		every = "checkpoint every " + checkpoint.String()
 	}

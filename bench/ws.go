@@ -47,7 +47,7 @@ func wsScenario(ctx context.Context, args []string, out io.Writer) error {
 	seconds := fs.Int("seconds", 20, "length of each phase (without clients, with clients)")
 	partitions := fs.Int("partitions", 6, "partitions of the topics")
 	rate := fs.Float64("rate", 0, "live events per second the producer holds (e.g. 50000); 0: as fast as the engine applies them")
-	checkpoint := fs.Duration("checkpoint", 0, "the engine's checkpoint interval (0: its default, 250ms)")
+	checkpoint := fs.Duration("checkpoint", 0, "the engine's checkpoint interval (0: its default, "+streams.DefaultCheckpointInterval.String()+")")
 	views := fs.Duration("view-every", 0, "the engine hands the store changed twins' views this often, before their checkpoint commits (0: at each commit)")
 	updates := fs.Float64("updates-per-second", 0, "the dashboard's cap on change batches a second per client (0: its default, 10)")
 	results := fs.String("results", "bench/RESULTS.md", "append the figures to this file (empty: do not)")

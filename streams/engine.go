@@ -50,7 +50,7 @@ type EngineConfig struct {
 	// CheckpointInterval is how long a transaction stays open: twin
 	// snapshots, outputs and consumed offsets are committed together this
 	// often, and become visible to read-committed consumers and to the
-	// store then. Default 250ms.
+	// store then. Default DefaultCheckpointInterval.
 	CheckpointInterval time.Duration
 	// ViewInterval, when above 0, hands the store the views of the twins
 	// changed since it last did this often, without waiting for their
@@ -232,7 +232,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		cfg.Rules = twin.DefaultRules()
 	}
 	if cfg.CheckpointInterval <= 0 {
-		cfg.CheckpointInterval = 250 * time.Millisecond
+		cfg.CheckpointInterval = DefaultCheckpointInterval
 	}
 	if cfg.MaxPollRecords <= 0 {
 		cfg.MaxPollRecords = 50000
@@ -626,6 +626,9 @@ func (e *Engine) loop(ctx context.Context) {
 		e.sess.AllowRebalance()
 	}
 }
+
+// DefaultCheckpointInterval is EngineConfig.CheckpointInterval's default.
+const DefaultCheckpointInterval = 250 * time.Millisecond
 
 // cityPoll is the longest a poll waits, so that the city stream is read.
 const cityPoll = 250 * time.Millisecond

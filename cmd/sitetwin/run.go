@@ -87,7 +87,7 @@ func parseRunFlags(args []string, stderr io.Writer, getenv env) (runConfig, erro
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.StatsEvery, "stats-every", 5*time.Second, "how often to log a stats line (0: never)")
-	fs.DurationVar(&c.Checkpoint, "checkpoint-every", 250*time.Millisecond, "how often a transaction commits twin snapshots, outputs and consumed offsets together")
+	fs.DurationVar(&c.Checkpoint, "checkpoint-every", streams.DefaultCheckpointInterval, "how often a transaction commits twin snapshots, outputs and consumed offsets together")
 	fs.DurationVar(&c.ViewEvery, "view-every", 0, "hand the API and dashboards the changed twins' state this often, before its checkpoint commits (a failed checkpoint may take it back; alerts still wait for the commit); 0: show committed state only")
 	fs.BoolVar(&c.ExactlyOnce, "exactly-once", true, "commit outputs and consumed offsets in one Kafka transaction per checkpoint; false: flush outputs, then commit offsets (faster; after a crash the events since the last checkpoint are applied again and their alerts and outbox requests may be written twice)")
 	fs.StringVar(&c.Instance, "instance", "", "stable name of this process in the consumer group (default: host name and HTTP port); a restarted process with the same name takes its partitions back at once")
